@@ -1,0 +1,138 @@
+"""Similarity alignment of a face to a square crop, and the face mask.
+
+Pure NumPy/OpenCV functions; no detector here. Every pixel coordinate in this
+module (and in `preprocess`) uses the pixel-centre convention of OpenCV and
+scikit-image: pixel (i, j) is the unit square centred on x = j, y = i, so the
+image spans [-0.5, W - 0.5] horizontally. Transforms are 3x3 homogeneous
+matrices acting on column vectors (x, y, 1).
+"""
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+# Eye corners (MediaPipe indices): stable under gaze, unlike the iris centres.
+_RIGHT_EYE_CORNERS = (33, 133)  # subject's right eye, on the image's left
+_LEFT_EYE_CORNERS = (362, 263)
+
+
+def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+  """Applies a (3, 3) affine `transform` to (N, 2) points; returns (N, 2)."""
+  return points @ transform[:2, :2].T + transform[:2, 2]
+
+
+def crop_transform(center: np.ndarray, side: float, angle: float,
+                   size: int) -> np.ndarray:
+  """Original-to-crop similarity for a square window.
+
+  Args:
+    center: (2,) window centre in original pixels.
+    side: window side length in original pixels.
+    angle: in-plane rotation of the window in radians; the crop's x axis
+      points along (cos angle, sin angle) in the original image.
+    size: output crop side S in pixels.
+
+  Returns:
+    (3, 3) matrix mapping original pixels to crop pixels; the window centre
+    lands on the crop centre ((S - 1) / 2, (S - 1) / 2).
+  """
+  scale = size / side
+  cos, sin = np.cos(angle), np.sin(angle)
+  linear = scale * np.array([[cos, sin], [-sin, cos]])
+  out = np.eye(3)
+  out[:2, :2] = linear
+  out[:2, 2] = (size - 1) / 2 - linear @ np.asarray(center, np.float64)
+  return out
+
+
+def face_crop_transform(landmarks_478: np.ndarray, size: int, margin: float,
+                        upright: bool) -> np.ndarray:
+  """Original-to-crop similarity that fits all 478 landmarks with a margin.
+
+  The rotation comes from the eye-corner line (so the eyes are horizontal in
+  the crop when `upright`); the window is the square around the landmarks'
+  bounding box in that rotated frame, its side `margin` times the larger
+  extent. Using the box of all points rather than a fixed template keeps the
+  whole face in view for any yaw, pitch or open mouth.
+
+  Args:
+    landmarks_478: (478, 2) MediaPipe landmarks in original pixels.
+    size: crop side S.
+    margin: window side over the landmarks' larger extent (>= 1).
+    upright: rotate so the eye line is horizontal; otherwise axis-aligned.
+
+  Returns:
+    (3, 3) original-to-crop matrix.
+  """
+  pts = np.asarray(landmarks_478, np.float64)
+  angle = _eye_line_angle(pts) if upright else 0.0
+  cos, sin = np.cos(angle), np.sin(angle)
+  to_frame = np.array([[cos, sin], [-sin, cos]])  # rotates by -angle
+  rotated = pts @ to_frame.T
+  lo, hi = rotated.min(0), rotated.max(0)
+  center = to_frame.T @ ((lo + hi) / 2)
+  side = margin * float(np.max(hi - lo))
+  return crop_transform(center, side, angle, size)
+
+
+def _eye_line_angle(landmarks_478: np.ndarray) -> float:
+  right = landmarks_478[list(_RIGHT_EYE_CORNERS)].mean(0)
+  left = landmarks_478[list(_LEFT_EYE_CORNERS)].mean(0)
+  dx, dy = left - right
+  return float(np.arctan2(dy, dx))
+
+
+def warp(image: np.ndarray, original_to_crop: np.ndarray,
+         size: int) -> np.ndarray:
+  """Resamples `image` (H, W, C) uint8 into the (size, size, C) crop.
+
+  Bilinear; when the crop shrinks the window by more than 2x, the image is
+  first area-averaged so the crop does not alias. Outside the image is black.
+  """
+  scale = float(np.sqrt(abs(np.linalg.det(original_to_crop[:2, :2]))))
+  if scale < 0.5:
+    image, to_small = _area_downscale(image, 2 * scale)
+    original_to_crop = original_to_crop @ np.linalg.inv(to_small)
+  return cv2.warpAffine(image, original_to_crop[:2], (size, size),
+                        flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _area_downscale(image: np.ndarray,
+                    factor: float) -> tuple[np.ndarray, np.ndarray]:
+  """Shrinks by about `factor` (< 1); returns the image and the (3, 3) map."""
+  small = cv2.resize(image, None, fx=factor, fy=factor,
+                     interpolation=cv2.INTER_AREA)
+  # cv2.resize maps pixel centres as x' = f (x + 0.5) - 0.5 with the exact
+  # ratio f of the rounded output size.
+  fx = small.shape[1] / image.shape[1]
+  fy = small.shape[0] / image.shape[0]
+  to_small = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5],
+                       [0, 0, 1]])
+  return small, to_small
+
+
+def polygon_mask(polygons: Sequence[np.ndarray], size: int) -> np.ndarray:
+  """Anti-aliased union of filled polygons, (size, size) float32 in [0, 1].
+
+  Args:
+    polygons: each (K, 2) vertices in crop pixels.
+    size: mask side.
+  """
+  canvas = np.zeros((size, size), np.uint8)
+  shift = 4  # sub-pixel vertex precision for cv2.fillPoly
+  # fillPoly's fixed-point vertices put integer values on pixel centres.
+  rings = [np.round(np.asarray(p) * (1 << shift)).astype(np.int32)
+           for p in polygons]
+  cv2.fillPoly(canvas, rings, 255, lineType=cv2.LINE_AA, shift=shift)
+  return canvas.astype(np.float32) / 255.0
+
+
+def inside_image_mask(image_shape: tuple[int, ...],
+                      original_to_crop: np.ndarray, size: int) -> np.ndarray:
+  """(size, size) float32: 1 where the crop samples real pixels, 0 padding."""
+  ones = np.ones(image_shape[:2], np.float32)
+  return cv2.warpAffine(ones, original_to_crop[:2], (size, size),
+                        flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
