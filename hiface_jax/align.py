@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 # Eye corners (MediaPipe indices): stable under gaze, unlike the iris centres.
-_RIGHT_EYE_CORNERS = (33, 133)  # subject's right eye, on the image's left
-_LEFT_EYE_CORNERS = (362, 263)
+RIGHT_EYE_CORNERS = (33, 133)  # subject's right eye, on the image's left
+LEFT_EYE_CORNERS = (362, 263)
 
 
 def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -77,8 +77,8 @@ def face_crop_transform(landmarks_478: np.ndarray, size: int, margin: float,
 
 
 def _eye_line_angle(landmarks_478: np.ndarray) -> float:
-  right = landmarks_478[list(_RIGHT_EYE_CORNERS)].mean(0)
-  left = landmarks_478[list(_LEFT_EYE_CORNERS)].mean(0)
+  right = landmarks_478[list(RIGHT_EYE_CORNERS)].mean(0)
+  left = landmarks_478[list(LEFT_EYE_CORNERS)].mean(0)
   dx, dy = left - right
   return float(np.arctan2(dy, dx))
 

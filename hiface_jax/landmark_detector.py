@@ -221,7 +221,7 @@ class FaceLandmarkDetector:
     self._landmarker = vision.FaceLandmarker.create_from_options(
         vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(path)),
-            num_faces=3))
+            num_faces=3, min_face_detection_confidence=min_score))
 
   def __enter__(self) -> "FaceLandmarkDetector":
     return self
@@ -268,8 +268,8 @@ class FaceLandmarkDetector:
           mp.Image(image_format=mp.ImageFormat.SRGB, data=window))
       for detection in result.detections:
         bb = detection.bounding_box
-        boxes.append([x0 + bb.origin_x, y0 + bb.origin_y,
-                      x0 + bb.origin_x + bb.width, y0 + bb.origin_y + bb.height])
+        left, top = x0 + bb.origin_x, y0 + bb.origin_y
+        boxes.append([left, top, left + bb.width, top + bb.height])
         scores.append(detection.categories[0].score)
     if not boxes:
       return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)

@@ -7,6 +7,8 @@
         face.crop_to_original # (3, 3): crop pixels -> photo pixels
 
 Pixel coordinates use the pixel-centre convention described in `align`.
+"Original" pixels are those of the array the detector saw: for files, the
+upright (EXIF-rotated) and possibly downscaled image `read_image` returns.
 """
 
 import dataclasses

@@ -50,7 +50,7 @@ def astronaut_crop(detector) -> pp.FaceCrop:
   return crops[0]
 
 
-# --- Index tables -------------------------------------------------------------
+# --- Index tables -----------------------------------------------
 
 
 def test_ibug68_table_shape_and_weights():
@@ -82,13 +82,12 @@ def test_ibug68_mapping_is_mirror_consistent(detector, astronaut_face):
   assert len(flipped) == 1
   back = ld.mediapipe_to_ibug68(flipped[0].landmarks_478).copy()
   back[:, 0] = ASTRONAUT.shape[1] - 1 - back[:, 0]
-  error = np.linalg.norm(
-      back[IBUG68_MIRROR] - ld.mediapipe_to_ibug68(astronaut_face.landmarks_478),
-      axis=1)
+  original = ld.mediapipe_to_ibug68(astronaut_face.landmarks_478)
+  error = np.linalg.norm(back[IBUG68_MIRROR] - original, axis=1)
   assert np.median(error) < 1.5 and error.max() < 4.0
 
 
-# --- Detection ------------------------------------------------------------------
+# --- Detection --------------------------------------------------
 
 
 def test_astronaut_landmarks_are_plausible(astronaut_face):
@@ -170,7 +169,7 @@ def test_non_max_suppression_keeps_best_and_is_stable():
   assert ld.non_max_suppression(boxes, scores, 0.3) == [1, 2]
 
 
-# --- Alignment and crops --------------------------------------------------------
+# --- Alignment and crops ----------------------------------------
 
 
 def test_crop_fields(astronaut_crop):
@@ -242,8 +241,8 @@ def test_upright_levels_the_eyes(detector):
   turn = cv2.getRotationMatrix2D((225, 130), 30, 1.0)  # 30 deg roll
   rolled = cv2.warpAffine(ASTRONAUT, turn, (512, 512))
   upright = pp.preprocess_image(rolled, detector)[0]
-  right_eye = upright.landmarks_478[list(align._RIGHT_EYE_CORNERS)].mean(0)
-  left_eye = upright.landmarks_478[list(align._LEFT_EYE_CORNERS)].mean(0)
+  right_eye = upright.landmarks_478[list(align.RIGHT_EYE_CORNERS)].mean(0)
+  left_eye = upright.landmarks_478[list(align.LEFT_EYE_CORNERS)].mean(0)
   assert abs(left_eye[1] - right_eye[1]) < 1e-3
   assert left_eye[0] > right_eye[0]
   plain = pp.preprocess_image(rolled, detector, upright=False)[0]
