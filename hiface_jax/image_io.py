@@ -64,8 +64,8 @@ def read_image(path: str | os.PathLike, *,
     max_decode_pixels: refuse images larger than this without decoding.
 
   Raises:
-    ImageReadError: missing, not a file, not an image, corrupt or truncated,
-      too small, too large, or an unsupported pixel format.
+    ImageReadError: missing, not a file, unreadable, not an image, corrupt or
+      truncated, too small, too large, or an unsupported pixel format.
   """
   path = pathlib.Path(path)
   if not path.exists():
@@ -80,6 +80,8 @@ def read_image(path: str | os.PathLike, *,
         return _decode(img, path, min_side, max_pixels, max_decode_pixels)
   except ImageReadError:
     raise
+  except PermissionError as e:
+    raise ImageReadError(path, "permission denied") from e
   except Image.DecompressionBombError as e:
     raise ImageReadError(path, f"too large to decode safely ({e})") from e
   except Image.UnidentifiedImageError as e:

@@ -176,7 +176,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
   area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
   area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
-  return inter / (area_a[:, None] + area_b[None, :] - inter)
+  union = area_a[:, None] + area_b[None, :] - inter
+  return inter / np.maximum(union, 1e-9)  # degenerate boxes overlap nothing
 
 
 def non_max_suppression(boxes: np.ndarray, scores: np.ndarray,
