@@ -92,22 +92,45 @@ def warp(image: np.ndarray, original_to_crop: np.ndarray,
   """
   scale = float(np.sqrt(abs(np.linalg.det(original_to_crop[:2, :2]))))
   if scale < 0.5:
+    # Shrink only the part the crop sees (plus the filter's reach), not the
+    # whole photo, which may be large and hold many faces.
+    image, to_part = _window_part(image, original_to_crop, size,
+                                  pad=int(np.ceil(2 / scale)) + 2)
     image, to_small = _area_downscale(image, 2 * scale)
-    original_to_crop = original_to_crop @ np.linalg.inv(to_small)
+    original_to_crop = original_to_crop @ np.linalg.inv(to_small @ to_part)
   return cv2.warpAffine(image, original_to_crop[:2], (size, size),
                         flags=cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def _window_part(image: np.ndarray, original_to_crop: np.ndarray, size: int,
+                 pad: int) -> tuple[np.ndarray, np.ndarray]:
+  """The part of the image under the crop window, padded, and its (3, 3) map.
+
+  The window must overlap the image.
+  """
+  corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5],
+                      [size - 0.5, size - 0.5]])
+  xy = transform_points(np.linalg.inv(original_to_crop), corners)
+  height, width = image.shape[:2]
+  x0, y0 = np.clip(np.floor(xy.min(0)).astype(int) - pad, 0, [width, height])
+  x1, y1 = np.clip(np.ceil(xy.max(0)).astype(int) + pad + 1, 0,
+                   [width, height])
+  to_part = np.array([[1.0, 0, -x0], [0, 1.0, -y0], [0, 0, 1]])
+  return image[y0:y1, x0:x1], to_part
+
+
 def _area_downscale(image: np.ndarray,
                     factor: float) -> tuple[np.ndarray, np.ndarray]:
   """Shrinks by about `factor` (< 1); returns the image and the (3, 3) map."""
-  small = cv2.resize(image, None, fx=factor, fy=factor,
-                     interpolation=cv2.INTER_AREA)
-  # cv2.resize maps pixel centres as x' = f (x + 0.5) - 0.5 with the exact
-  # ratio f of the rounded output size.
-  fx = small.shape[1] / image.shape[1]
-  fy = small.shape[0] / image.shape[0]
+  height, width = image.shape[:2]
+  out_w = max(1, round(width * factor))
+  out_h = max(1, round(height * factor))
+  # With an explicit size, cv2 scales by exactly out/in and maps pixel
+  # centres as x' = f (x + 0.5) - 0.5 (given fx/fy, it would use those
+  # instead and disagree with the rounded size).
+  small = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
+  fx, fy = out_w / width, out_h / height
   to_small = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5],
                        [0, 0, 1]])
   return small, to_small
