@@ -1,10 +1,16 @@
 """Similarity alignment of a face to a square crop, and the face mask.
 
-Pure NumPy/OpenCV functions; no detector here. Every pixel coordinate in this
-module (and in `preprocess`) uses the pixel-centre convention of OpenCV and
-scikit-image: pixel (i, j) is the unit square centred on x = j, y = i, so the
-image spans [-0.5, W - 0.5] horizontally. Transforms are 3x3 homogeneous
-matrices acting on column vectors (x, y, 1).
+Pure NumPy/OpenCV functions; no detector here. Every pixel coordinate taken or
+returned by this module (and by `preprocess` and `landmark_detector`) uses the
+project's convention (docs/ARCHITECTURE.md, `hiface_jax.camera`): (0, 0) is
+the top-left corner of the top-left pixel, x right, y down, and pixel (i, j)
+is the unit square [j, j + 1] x [i, i + 1], centred on (j + 0.5, i + 0.5); the
+image spans [0, W] x [0, H]. Transforms are 3x3 homogeneous matrices acting on
+column vectors (x, y, 1) and map such coordinates to such coordinates.
+
+OpenCV (and scikit-image) put pixel (i, j)'s centre at (j, i) instead; that
+convention appears only inside this module, next to the cv2 calls, converted
+by `to_pixel_centre_transform`.
 """
 
 from collections.abc import Sequence
@@ -22,6 +28,18 @@ def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ transform[:2, :2].T + transform[:2, 2]
 
 
+def to_pixel_centre_transform(transform: np.ndarray) -> np.ndarray:
+    """A (3, 3) transform in this module's convention, as OpenCV's (2, 3) one.
+
+    If `transform` maps corner-convention points p to q, the result maps the
+    same points in OpenCV's centre convention, p - 0.5 to q - 0.5:
+    T(-0.5) @ transform @ T(+0.5), T(d) translating by (d, d).
+    """
+    out = np.array(transform[:2], np.float64)
+    out[:, 2] += 0.5 * out[:, :2].sum(1) - 0.5
+    return out
+
+
 def crop_transform(center: np.ndarray, side: float, angle: float, size: int) -> np.ndarray:
     """Original-to-crop similarity for a square window.
 
@@ -34,14 +52,14 @@ def crop_transform(center: np.ndarray, side: float, angle: float, size: int) -> 
 
     Returns:
       (3, 3) matrix mapping original pixels to crop pixels; the window centre
-      lands on the crop centre ((S - 1) / 2, (S - 1) / 2).
+      lands on the crop centre (S / 2, S / 2).
     """
     scale = size / side
     cos, sin = np.cos(angle), np.sin(angle)
     linear = scale * np.array([[cos, sin], [-sin, cos]])
     out = np.eye(3)
     out[:2, :2] = linear
-    out[:2, 2] = (size - 1) / 2 - linear @ np.asarray(center, np.float64)
+    out[:2, 2] = size / 2 - linear @ np.asarray(center, np.float64)
     return out
 
 
@@ -95,7 +113,12 @@ def warp(image: np.ndarray, original_to_crop: np.ndarray, size: int) -> np.ndarr
         image, to_small = _area_downscale(image, 2 * scale)
         original_to_crop = original_to_crop @ np.linalg.inv(to_small @ to_part)
     return cv2.warpAffine(
-        image, original_to_crop[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        image,
+        to_pixel_centre_transform(original_to_crop),
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
 
 
@@ -104,7 +127,7 @@ def _window_part(image: np.ndarray, original_to_crop: np.ndarray, size: int, pad
 
     The window must overlap the image.
     """
-    corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
+    corners = np.array([[0.0, 0.0], [size, 0.0], [0.0, size], [size, size]])
     xy = transform_points(np.linalg.inv(original_to_crop), corners)
     height, width = image.shape[:2]
     x0, y0 = np.clip(np.floor(xy.min(0)).astype(int) - pad, 0, [width, height])
@@ -118,12 +141,13 @@ def _area_downscale(image: np.ndarray, factor: float) -> tuple[np.ndarray, np.nd
     height, width = image.shape[:2]
     out_w = max(1, round(width * factor))
     out_h = max(1, round(height * factor))
-    # With an explicit size, cv2 scales by exactly out/in and maps pixel
-    # centres as x' = f (x + 0.5) - 0.5 (given fx/fy, it would use those
-    # instead and disagree with the rounded size).
+    # With an explicit size, cv2 scales by exactly out/in, mapping the image
+    # edges to the image edges: x' = f x in corner coordinates (OpenCV's
+    # centre-convention x' = f (x + 0.5) - 0.5). Given fx/fy, it would use
+    # those instead and disagree with the rounded size.
     small = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
     fx, fy = out_w / width, out_h / height
-    to_small = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]])
+    to_small = np.diag([fx, fy, 1.0])
     return small, to_small
 
 
@@ -136,8 +160,9 @@ def polygon_mask(polygons: Sequence[np.ndarray], size: int) -> np.ndarray:
     """
     canvas = np.zeros((size, size), np.uint8)
     shift = 4  # sub-pixel vertex precision for cv2.fillPoly
-    # fillPoly's fixed-point vertices put integer values on pixel centres.
-    rings = [np.round(np.asarray(p) * (1 << shift)).astype(np.int32) for p in polygons]
+    # fillPoly's fixed-point vertices put integer values on pixel centres
+    # (OpenCV's convention), half a pixel left of and above ours.
+    rings = [np.round((np.asarray(p) - 0.5) * (1 << shift)).astype(np.int32) for p in polygons]
     cv2.fillPoly(canvas, rings, 255, lineType=cv2.LINE_AA, shift=shift)
     return canvas.astype(np.float32) / 255.0
 
@@ -146,5 +171,10 @@ def inside_image_mask(image_shape: tuple[int, ...], original_to_crop: np.ndarray
     """(size, size) float32: 1 where the crop samples real pixels, 0 padding."""
     ones = np.ones(image_shape[:2], np.float32)
     return cv2.warpAffine(
-        ones, original_to_crop[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        ones,
+        to_pixel_centre_transform(original_to_crop),
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )

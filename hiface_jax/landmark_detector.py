@@ -14,7 +14,9 @@ photos and small faces therefore go through two stages:
    resampled to a fixed size, the landmarker runs on that crop, and the points
    are mapped back; faces found twice are merged again by box overlap.
 
-Landmarks are in original pixels, pixel-centre convention (see `align`).
+Landmarks and boxes are in original pixels, in the project's convention (see
+`align`): (0, 0) is the top-left corner of the image, pixel (i, j) is centred on
+(j + 0.5, i + 0.5).
 
 This module also holds MediaPipe index tables: the 68-point iBUG mapping and
 the polygon rings used for the face mask.
@@ -115,7 +117,8 @@ class DetectedFace:
 
     Attributes:
       landmarks_478: (478, 2) float32 MediaPipe landmarks, original pixels.
-      box: (4,) float32 x0, y0, x1, y1 bounding box of the landmarks.
+      box: (4,) float32 x0, y0, x1, y1 bounding box of the landmarks, original
+        pixels.
       score: BlazeFace confidence in [0, 1].
     """
 
@@ -281,19 +284,19 @@ class FaceLandmarkDetector:
 
     def _landmarks_near(self, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """(478, 2) landmarks of the face in `box`, original pixels, or None."""
-        center = (box[:2] + box[2:]) / 2 - 0.5  # corner to centre convention
+        center = (box[:2] + box[2:]) / 2  # BlazeFace boxes bound pixel edges, like ours
         side = _LANDMARK_CROP_CONTEXT * float(np.max(box[2:] - box[:2]))
         to_crop = align.crop_transform(center, side, 0.0, _LANDMARK_CROP_SIZE)
         crop = np.ascontiguousarray(align.warp(image, to_crop, _LANDMARK_CROP_SIZE))
         result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
         if not result.face_landmarks:
             return None
-        # MediaPipe's normalised coordinates span the image edges [0, 1].
+        # MediaPipe's normalised coordinates span the image edges [0, 1], so
+        # scaling them gives our corner convention directly.
         candidates = [
-            np.array([(p.x, p.y) for p in face], np.float64) * _LANDMARK_CROP_SIZE - 0.5
-            for face in result.face_landmarks
+            np.array([(p.x, p.y) for p in face], np.float64) * _LANDMARK_CROP_SIZE for face in result.face_landmarks
         ]
-        middle = (_LANDMARK_CROP_SIZE - 1) / 2
+        middle = _LANDMARK_CROP_SIZE / 2
         nearest = min(candidates, key=lambda pts: float(np.sum((pts.mean(0) - middle) ** 2)))
         to_original = np.linalg.inv(to_crop)
         return align.transform_points(to_original, nearest).astype(np.float32)

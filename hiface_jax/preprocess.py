@@ -6,7 +6,11 @@
         face.landmarks_68     # (68, 2) iBUG order, crop pixels
         face.crop_to_original # (3, 3): crop pixels -> photo pixels
 
-Pixel coordinates use the pixel-centre convention described in `align`.
+Pixel coordinates follow the project's convention, described in `align`: (0, 0)
+is the top-left corner of the top-left pixel and pixel (i, j) is centred on
+(j + 0.5, i + 0.5). So crop pixel (i, j) shows the photo at
+`crop_to_original @ (j + 0.5, i + 0.5, 1)`, and landmarks compare directly with
+`hiface_jax.camera` projections.
 "Original" pixels are those of the array the detector saw: for files, the
 upright (EXIF-rotated) and possibly downscaled image `read_image` returns.
 """

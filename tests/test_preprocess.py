@@ -88,7 +88,7 @@ def test_ibug68_mapping_is_mirror_consistent(detector, astronaut_face):
     flipped = detector.detect(np.ascontiguousarray(ASTRONAUT[:, ::-1]))
     assert len(flipped) == 1
     back = ld.mediapipe_to_ibug68(flipped[0].landmarks_478).copy()
-    back[:, 0] = ASTRONAUT.shape[1] - 1 - back[:, 0]
+    back[:, 0] = ASTRONAUT.shape[1] - back[:, 0]  # mirror x -> W - x (corner convention)
     original = ld.mediapipe_to_ibug68(astronaut_face.landmarks_478)
     error = np.linalg.norm(back[IBUG68_MIRROR] - original, axis=1)
     assert np.median(error) < 1.5 and error.max() < 4.0
@@ -187,7 +187,7 @@ def test_crop_fields(astronaut_crop):
     assert c.source is None and c.score > 0.8
     np.testing.assert_array_equal(c.landmarks_68, ld.mediapipe_to_ibug68(c.landmarks_478))
     # The whole face is in the crop, with a margin.
-    assert (c.landmarks_478 > 5).all() and (c.landmarks_478 < 219).all()
+    assert (c.landmarks_478 > 5.5).all() and (c.landmarks_478 < 219.5).all()
 
 
 def test_crop_round_trip_to_original(astronaut_face, astronaut_crop):
@@ -202,19 +202,20 @@ def test_crop_pixels_match_the_transform(detector, astronaut_crop):
     assert len(again) == 1
     error = np.linalg.norm(again[0].landmarks_478 - astronaut_crop.landmarks_478, axis=1)
     assert np.median(error) < 1.0 and error.max() < 3.0
-    # And each crop pixel is the original bilinearly sampled where it maps.
+    # And each crop pixel is the original bilinearly sampled where its centre
+    # maps (getRectSubPix takes OpenCV's centre-convention coordinates).
     yx = np.array([[112, 112], [60, 150], [170, 90], [200, 20]])
-    xy_original = align.transform_points(astronaut_crop.crop_to_original, yx[:, ::-1].astype(np.float64))
+    xy_original = align.transform_points(astronaut_crop.crop_to_original, yx[:, ::-1] + 0.5)
     for (y, x), (ox, oy) in zip(yx, xy_original):
-        sampled = cv2.getRectSubPix(ASTRONAUT, (1, 1), (float(ox), float(oy)))
+        sampled = cv2.getRectSubPix(ASTRONAUT, (1, 1), (float(ox - 0.5), float(oy - 0.5)))
         np.testing.assert_allclose(astronaut_crop.image[y, x], sampled[0, 0], atol=1)
 
 
 def test_crop_transform_centre_and_pixel_convention():
     image = np.zeros((400, 500, 3), np.uint8)
     image[200, 300] = 255
-    to_crop = align.crop_transform(np.array([300.0, 200.0]), 65, 0.7, 65)
-    np.testing.assert_allclose(align.transform_points(to_crop, np.array([[300.0, 200.0]])), [[32, 32]])
+    to_crop = align.crop_transform(np.array([300.5, 200.5]), 65, 0.7, 65)  # pixel (200, 300)'s centre
+    np.testing.assert_allclose(align.transform_points(to_crop, np.array([[300.5, 200.5]])), [[32.5, 32.5]])
     crop = align.warp(image, to_crop, 65)
     assert crop[32, 32, 0] == 255
     assert np.argmax(crop[..., 0]) == 32 * 65 + 32
@@ -225,16 +226,41 @@ def test_crop_transform_centre_and_pixel_convention():
 def test_downscaled_warp_keeps_positions(side, size):
     # The area pre-shrink (of the window's part of the image) must not shift
     # content: a blob's centroid lands where the transform sends its centre.
-    yy, xx = np.mgrid[:900, :1000]
-    centre = np.array([517.3, 401.6])
+    yy, xx = np.mgrid[:900, :1000] + 0.5  # pixel centres
+    centre = np.array([517.8, 402.1])
     blob = np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / 800.0)
     image = np.repeat((blob * 255).astype(np.uint8)[..., None], 3, -1)
-    to_crop = align.crop_transform(np.array([480.0, 420.0]), side, 0.3, size)
+    to_crop = align.crop_transform(np.array([480.5, 420.5]), side, 0.3, size)
     crop = align.warp(image, to_crop, size)[..., 0].astype(np.float64)
-    cy, cx = np.mgrid[:size, :size]
+    cy, cx = np.mgrid[:size, :size] + 0.5
     centroid = np.array([(cx * crop).sum(), (cy * crop).sum()]) / crop.sum()
     expected = align.transform_points(to_crop, centre[None])[0]
     np.testing.assert_allclose(centroid, expected, atol=0.02)
+
+
+@pytest.mark.parametrize(
+    "scale,angle", [(1.0, 0.0), (1.0, 0.9), (4.0, 0.7), (1 / 3, -0.4)], ids=["same", "rotated", "enlarged", "shrunk"]
+)
+def test_warp_follows_the_project_pixel_convention(scale, angle):
+    # Independent truth: a small symmetric blob centred on `point`, drawn by
+    # evaluating it at pixel (i, j)'s centre (j + 0.5, i + 0.5) as the project
+    # convention defines it. Its intensity centroid in the crop, taken the same
+    # way, must land where the crop similarity (written out here with plain
+    # NumPy, not align's code) sends `point`.
+    point = np.array([123.3, 87.8])
+    rows, cols = np.mgrid[:200, :260]
+    blob = np.exp(-((cols + 0.5 - point[0]) ** 2 + (rows + 0.5 - point[1]) ** 2) / (2 * 1.5**2))
+    image = np.repeat(np.round(255 * blob).astype(np.uint8)[..., None], 3, -1)
+    size, centre = 64, point + np.array([-1.3, 0.9])
+    to_crop = align.crop_transform(centre, size / scale, angle, size)
+    crop = align.warp(image, to_crop, size)[..., 0].astype(np.float64)
+
+    rows, cols = np.mgrid[:size, :size]
+    centroid = np.array([(crop * (cols + 0.5)).sum(), (crop * (rows + 0.5)).sum()]) / crop.sum()
+    cos, sin = np.cos(angle), np.sin(angle)
+    expected = size / 2 + scale * np.array([[cos, sin], [-sin, cos]]) @ (point - centre)
+    np.testing.assert_allclose(align.transform_points(to_crop, point[None])[0], expected, atol=1e-9)
+    np.testing.assert_allclose(centroid, expected, atol=0.05)
 
 
 def test_upright_levels_the_eyes(detector):
@@ -261,7 +287,7 @@ def test_downscaled_crop_does_not_alias():
     # A fine checkerboard shrunk 8x must come out flat gray, not moire.
     board = (np.indices((800, 800)).sum(0) % 2 * 255).astype(np.uint8)
     board = np.repeat(board[..., None], 3, -1)
-    to_crop = align.crop_transform(np.array([399.5, 399.5]), 800, 0.0, 100)
+    to_crop = align.crop_transform(np.array([400.0, 400.0]), 800, 0.0, 100)
     crop = align.warp(board, to_crop, 100)
     assert np.abs(crop[5:-5, 5:-5].astype(int) - 127).max() <= 3
 
@@ -272,12 +298,12 @@ def test_mask_covers_skin_not_eyes_mouth_or_background(astronaut_crop):
     assert 0.0 <= mask.min() and mask.max() <= 1.0
 
     def at(index):
-        x, y = np.round(lm[index]).astype(int)
+        x, y = np.floor(lm[index]).astype(int)  # the pixel holding the point
         return mask[y, x]
 
     assert at(4) == 1.0  # nose tip
     assert at(205) == 1.0 and at(425) == 1.0  # cheeks
-    mouth = np.round(lm[[13, 14]].mean(0)).astype(int)  # between the teeth
+    mouth = np.floor(lm[[13, 14]].mean(0)).astype(int)  # between the teeth
     assert mask[mouth[1], mouth[0]] == 0.0
     assert at(468) == 0.0 and at(473) == 0.0  # iris centres
     assert mask[:5].max() == 0.0 and mask[:, :5].max() == 0.0  # corners
