@@ -60,8 +60,14 @@ class AlbedoLayout:
     skin: jnp.ndarray
 
 
-def albedo_layout(uv_coords: np.ndarray, uv_triangles: np.ndarray, triangles: np.ndarray,
-                  landmark_indices: np.ndarray, num_vertices: int, resolution: int = 256) -> AlbedoLayout:
+def albedo_layout(
+    uv_coords: np.ndarray,
+    uv_triangles: np.ndarray,
+    triangles: np.ndarray,
+    landmark_indices: np.ndarray,
+    num_vertices: int,
+    resolution: int = 256,
+) -> AlbedoLayout:
     """Soft lip and brow masks in the face UV tile, from the landmark vertices' UVs (host).
 
     Args:
@@ -94,7 +100,9 @@ def albedo_layout(uv_coords: np.ndarray, uv_triangles: np.ndarray, triangles: np
     )
 
 
-def albedo_map(base: jnp.ndarray, lips: jnp.ndarray, brows: jnp.ndarray, grid: jnp.ndarray, layout: AlbedoLayout) -> jnp.ndarray:
+def albedo_map(
+    base: jnp.ndarray, lips: jnp.ndarray, brows: jnp.ndarray, grid: jnp.ndarray, layout: AlbedoLayout
+) -> jnp.ndarray:
     """Evaluates the albedo.
 
     Args:

@@ -12,8 +12,6 @@ against the stored modes and ``launch/face_model_report.py`` draws it.
 from __future__ import annotations
 
 import os
-from functools import cached_property
-from typing import Sequence
 
 import jax.numpy as jnp
 import numpy as np

@@ -95,9 +95,13 @@ class _Source:
                 return self._zip.read(name)
             return Path(name).read_bytes()
         except KeyError as e:
-            raise FaceModelSourceError(f"{self.path}: member FaceXModel/{member} is missing (partial archive?). {WHERE_TO_GET_IT}") from e
+            raise FaceModelSourceError(
+                f"{self.path}: member FaceXModel/{member} is missing (partial archive?). {WHERE_TO_GET_IT}"
+            ) from e
         except FileNotFoundError as e:
-            raise FaceModelSourceError(f"{self.path}: FaceXModel/{member} is missing (partial copy?). {WHERE_TO_GET_IT}") from e
+            raise FaceModelSourceError(
+                f"{self.path}: FaceXModel/{member} is missing (partial copy?). {WHERE_TO_GET_IT}"
+            ) from e
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
             raise FaceModelSourceError(f"{self.path}: member FaceXModel/{member} is corrupt ({e}).") from e
 
@@ -110,13 +114,17 @@ class _Source:
                 try:
                     info = self._zip.getinfo(name)
                 except KeyError as e:
-                    raise FaceModelSourceError(f"{self.path}: member FaceXModel/{member} is missing (partial archive?). {WHERE_TO_GET_IT}") from e
+                    raise FaceModelSourceError(
+                        f"{self.path}: member FaceXModel/{member} is missing (partial archive?). {WHERE_TO_GET_IT}"
+                    ) from e
                 h.update(f"{member}:{info.file_size}:{info.CRC}\n".encode())
             else:
                 try:
                     st = os.stat(name)
                 except FileNotFoundError as e:
-                    raise FaceModelSourceError(f"{self.path}: FaceXModel/{member} is missing (partial copy?). {WHERE_TO_GET_IT}") from e
+                    raise FaceModelSourceError(
+                        f"{self.path}: FaceXModel/{member} is missing (partial copy?). {WHERE_TO_GET_IT}"
+                    ) from e
                 h.update(f"{member}:{st.st_size}:{st.st_mtime_ns}\n".encode())
         return h.hexdigest()
 
@@ -148,7 +156,9 @@ def locate(path: str | os.PathLike | None = None) -> Path:
             if len(zips) == 1:
                 return zips[0]
             if len(zips) > 1:
-                raise FaceModelSourceError(f"{cand} holds several ZIPs ({', '.join(z.name for z in zips)}); pass the one to use.")
+                raise FaceModelSourceError(
+                    f"{cand} holds several ZIPs ({', '.join(z.name for z in zips)}); pass the one to use."
+                )
             raise FaceModelSourceError(f"{cand} holds neither FaceXModel/ nor an ICT-FaceKit ZIP. {WHERE_TO_GET_IT}")
     raise FaceModelSourceError(f"ICT-FaceKit not found; looked at {', '.join(tried)}. {WHERE_TO_GET_IT}")
 
@@ -174,7 +184,9 @@ def convert(path: Path, progress: bool = True) -> dict[str, np.ndarray]:
     except MeshFileError as e:
         raise FaceModelSourceError(str(e)) from e
     if neutral.shape[0] != NUM_VERTICES:
-        raise FaceModelSourceError(f"FaceXModel/{NEUTRAL}: {neutral.shape[0]} vertices, expected {NUM_VERTICES} (truncated?)")
+        raise FaceModelSourceError(
+            f"FaceXModel/{NEUTRAL}: {neutral.shape[0]} vertices, expected {NUM_VERTICES} (truncated?)"
+        )
     offsets = np.empty((len(objs) - 1, NUM_VERTICES, 3), np.float32)
     iterator = objs[1:]
     if progress:

@@ -16,9 +16,7 @@ EYE_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))
 LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 
 
-def landmark_loss(
-    predicted: jnp.ndarray, target: jnp.ndarray, weights: jnp.ndarray, image_size: float
-) -> jnp.ndarray:
+def landmark_loss(predicted: jnp.ndarray, target: jnp.ndarray, weights: jnp.ndarray, image_size: float) -> jnp.ndarray:
     """Weighted mean squared 2D landmark distance, in units of the image size.
 
         L = mean_b sum_i w_i |p_bi - q_bi|^2 / (S^2 sum_i w_i)

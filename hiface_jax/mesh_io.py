@@ -181,9 +181,13 @@ def read_obj(path: str | os.PathLike) -> dict[str, np.ndarray]:
         out["uv_coords"] = vt
         out["uv_triangles"], _ = triangulate(polys[:, 4:])
     if tris.size and tris.max() >= len(v):
-        raise MeshFileError(f"{path}: faces reference vertex {tris.max() + 1} but only {len(v)} vertices exist (truncated?)")
+        raise MeshFileError(
+            f"{path}: faces reference vertex {tris.max() + 1} but only {len(v)} vertices exist (truncated?)"
+        )
     if "uv_triangles" in out and out["uv_triangles"].max() >= len(vt):
-        raise MeshFileError(f"{path}: faces reference UV {out['uv_triangles'].max() + 1} but only {len(vt)} exist (truncated?)")
+        raise MeshFileError(
+            f"{path}: faces reference UV {out['uv_triangles'].max() + 1} but only {len(vt)} exist (truncated?)"
+        )
     return out
 
 
@@ -244,7 +248,9 @@ def parse_obj(text: bytes, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return v, vt, np.asarray(polys, np.int64)
 
 
-def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray, vertex_colors: np.ndarray | None = None) -> Path:
+def write_ply(
+    path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray, vertex_colors: np.ndarray | None = None
+) -> Path:
     """Binary PLY (vertex order and count kept); colours (V, 3) in [0, 1] optional."""
     import trimesh
 

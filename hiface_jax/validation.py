@@ -33,7 +33,9 @@ def check_array(
     if shape is None or dtype is None:
         raise TypeError(f"{name} must be an array, got {type(x).__name__}")
     n = len(trailing_shape)
-    if len(shape) < n or any(want is not None and got != want for got, want in zip(shape[len(shape) - n :], trailing_shape)):
+    if len(shape) < n or any(
+        want is not None and got != want for got, want in zip(shape[len(shape) - n :], trailing_shape)
+    ):
         want = "(..., " + ", ".join("*" if s is None else str(s) for s in trailing_shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {tuple(shape)}")
     if floating and not np.issubdtype(np.dtype(dtype), np.floating):

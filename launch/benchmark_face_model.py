@@ -15,7 +15,6 @@ import tempfile
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
@@ -49,7 +48,11 @@ def main(argv):
         t = time.perf_counter()
         model = fm.load_face_model(_ICT.value, progress=False)
         rows.append(("load cached model", "", time.perf_counter() - t))
-    meshes = {"full (26,719 v)": model, "coarse skin (11,248 v)": model.submesh(), "face area (9,409 v)": model.submesh("face")}
+    meshes = {
+        "full (26,719 v)": model,
+        "coarse skin (11,248 v)": model.submesh(),
+        "face area (9,409 v)": model.submesh("face"),
+    }
     shape_fn = jax.jit(fm.shape)
     for name, m in meshes.items():
         for batch in (1, 16, 64, 256):
@@ -59,7 +62,9 @@ def main(argv):
             psi = jax.random.uniform(jax.random.key(1), (batch, m.num_expression))
             sec = _time(lambda: shape_fn(m, beta, psi), _REPEATS.value)
             rows.append((f"shape, {name}", batch, sec))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, jax {jax.__version__} on {jax.devices()[0].platform}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, jax {jax.__version__} on {jax.devices()[0].platform}"
+    )
     print(f"{'case':48s} {'batch':>6s} {'time':>12s} {'faces/s':>10s}")
     for case, batch, sec in rows:
         rate = f"{batch / sec:10.0f}" if batch else ""

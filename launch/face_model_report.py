@@ -45,7 +45,11 @@ def main(argv):
     ax[1].plot(predicted * 10, empirical * 10, ".", ms=2, alpha=0.4)
     lim = [0, predicted.max() * 10 * 1.05]
     ax[1].plot(lim, lim, "k--", lw=1, label="y = x")
-    ax[1].set(title=f"{_SAMPLES.value} random faces, beta ~ N(0, I)", xlabel="predicted per-vertex sd (mm)", ylabel="measured sd (mm)")
+    ax[1].set(
+        title=f"{_SAMPLES.value} random faces, beta ~ N(0, I)",
+        xlabel="predicted per-vertex sd (mm)",
+        ylabel="measured sd (mm)",
+    )
     ax[1].legend()
     mean = np.asarray(face.mean_shape)
     ax[2].plot(mean[:, 0], mean[:, 1], ",", color="0.7")
@@ -61,7 +65,9 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "identity_spread.png", dpi=80)
     ratio = empirical / predicted
-    print(f"measured / predicted per-vertex sd: median {np.median(ratio):.3f}, 5-95% [{np.percentile(ratio, 5):.3f}, {np.percentile(ratio, 95):.3f}]")
+    print(
+        f"measured / predicted per-vertex sd: median {np.median(ratio):.3f}, 5-95% [{np.percentile(ratio, 5):.3f}, {np.percentile(ratio, 95):.3f}]"
+    )
     print(f"wrote {out / 'identity_spread.png'}")
 
 

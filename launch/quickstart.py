@@ -27,7 +27,9 @@ from rendering.normals import vertex_normals
 
 FLAGS = flags.DEFINE_string("output", None, "Output folder (created if missing).", required=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
-_ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder (default: $HIFACE_ICT_DIR, then ../shared/ict-facekit).")
+_ICT = flags.DEFINE_string(
+    "ict_dir", None, "ICT-FaceKit ZIP or folder (default: $HIFACE_ICT_DIR, then ../shared/ict-facekit)."
+)
 _UV_RES = flags.DEFINE_integer("uv_resolution", 512, "Resolution of the UV maps.")
 _NUM_EXPR = flags.DEFINE_integer("num_active_expressions", 3, "How many expression shapes are active.")
 
@@ -67,22 +69,30 @@ def main(argv: list[str]) -> int:
     normal_map = uv.to_uv_map(vertex_normals(vertices, model.triangles), model.triangles, raster)
     tension_map = uv.to_uv_map(t[:, None], model.triangles, raster)[..., 0]
     covered = np.asarray(raster.covered)
-    albedo = np.where(covered[..., None], np.array([0.80, 0.62, 0.52]), 0.5)  # a flat skin tone until the albedo model lands
+    albedo = np.where(
+        covered[..., None], np.array([0.80, 0.62, 0.52]), 0.5
+    )  # a flat skin tone until the albedo model lands
 
     v, f = np.asarray(vertices), np.asarray(model.triangles)
     uvc, uvt = np.asarray(model.uv_coords), np.asarray(model.uv_triangles)
     try:
-        written = mesh_io.write_obj(out / "face.obj", v, f, uvc, uvt, mesh_io.Maps(albedo=albedo, normal_map=np.asarray(normal_map)))
+        written = mesh_io.write_obj(
+            out / "face.obj", v, f, uvc, uvt, mesh_io.Maps(albedo=albedo, normal_map=np.asarray(normal_map))
+        )
         written.append(mesh_io.write_ply(out / "face.ply", v, f))
         written.append(mesh_io.write_glb(out / "face.glb", v, f, uvc, uvt, albedo))
         import imageio.v3 as iio
 
-        iio.imwrite(out / "tension.png", np.round(tension_image(np.asarray(tension_map), covered) * 255).astype(np.uint8))
+        iio.imwrite(
+            out / "tension.png", np.round(tension_image(np.asarray(tension_map), covered) * 255).astype(np.uint8)
+        )
         written.append(out / "tension.png")
         coeffs = {
             "seed": _SEED.value,
             "identity": np.asarray(identity).round(6).tolist(),
-            "expression": {n: round(float(w), 6) for n, w in zip(model.expression_names, np.asarray(expression)) if w > 0},
+            "expression": {
+                n: round(float(w), 6) for n, w in zip(model.expression_names, np.asarray(expression)) if w > 0
+            },
             "units": "cm",
         }
         (out / "coefficients.json").write_text(json.dumps(coeffs, indent=1))

@@ -14,8 +14,12 @@ from hiface_jax import albedo, uv
 def layout(coarse_model):
     m = coarse_model
     return albedo.albedo_layout(
-        np.asarray(m.uv_coords), np.asarray(m.uv_triangles), np.asarray(m.triangles), np.asarray(m.landmark_indices),
-        m.num_vertices, 128,
+        np.asarray(m.uv_coords),
+        np.asarray(m.uv_triangles),
+        np.asarray(m.triangles),
+        np.asarray(m.landmark_indices),
+        m.num_vertices,
+        128,
     )
 
 

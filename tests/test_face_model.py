@@ -74,7 +74,12 @@ def test_regions_and_submesh(face_model, coarse_model):
 @pytest.mark.parametrize(
     "beta, psi, error, match",
     [
-        (np.zeros((2, 99), np.float32), np.zeros((2, 53), np.float32), ValueError, r"identity must have shape \(\.\.\., 100\)"),
+        (
+            np.zeros((2, 99), np.float32),
+            np.zeros((2, 53), np.float32),
+            ValueError,
+            r"identity must have shape \(\.\.\., 100\)",
+        ),
         (np.zeros((2, 100), np.float32), np.zeros((53, 2), np.float32), ValueError, "expression must have shape"),
         (np.zeros((2, 100), np.int32), np.zeros((2, 53), np.float32), TypeError, "floating-point"),
         (np.full((2, 100), np.nan, np.float32), np.zeros((2, 53), np.float32), ValueError, "non-finite"),

@@ -45,7 +45,9 @@ def test_photometric_loss_analytic_and_masked():
 def test_priors_analytic():
     np.testing.assert_allclose(losses.gaussian_prior(jnp.full((3, 4), 2.0)), 0.5 * 16.0)
     np.testing.assert_allclose(losses.expression_prior(jnp.array([[0.5, 0.25]])), 0.75)
-    np.testing.assert_allclose(losses.expression_prior(jnp.array([[-0.1, 1.2]])), 0.1 + 10 * 0.1 + 1.2 + 10 * 0.2, rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.expression_prior(jnp.array([[-0.1, 1.2]])), 0.1 + 10 * 0.1 + 1.2 + 10 * 0.2, rtol=1e-6
+    )
     white = jnp.ones((9, 3))
     assert float(losses.lighting_prior(white)) == 0.0
     tinted = white.at[0].set(jnp.array([1.3, 1.0, 0.7]))
@@ -80,4 +82,6 @@ def test_losses_vmap_and_jit():
     pred = jnp.zeros((4, 68, 2))
     per_sample = jax.vmap(lambda p: losses.landmark_loss(p[None], p[None] + 1.0, jnp.ones(68), 10.0))(pred)
     np.testing.assert_allclose(per_sample, 2.0 / 100.0)
-    assert jax.jit(losses.photometric_loss)(jnp.zeros((1, 2, 2, 3)), jnp.zeros((1, 2, 2, 3)), jnp.ones((1, 2, 2))) < 1e-2
+    assert (
+        jax.jit(losses.photometric_loss)(jnp.zeros((1, 2, 2, 3)), jnp.zeros((1, 2, 2, 3)), jnp.ones((1, 2, 2))) < 1e-2
+    )

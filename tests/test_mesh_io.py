@@ -98,7 +98,10 @@ def test_quickstart_writes_files_trimesh_opens(tmp_path, coarse_model):
     out = tmp_path / "qs"
     proc = subprocess.run(
         [sys.executable, "-m", "launch.quickstart", "--output", str(out), "--seed", "3", "--uv_resolution", "128"],
-        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     mesh = trimesh.load(out / "face.obj", process=False, maintain_order=True, force="mesh")
@@ -113,7 +116,10 @@ def test_quickstart_writes_files_trimesh_opens(tmp_path, coarse_model):
 def test_quickstart_reports_missing_model(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "launch.quickstart", "--output", str(tmp_path), "--ict_dir", str(tmp_path / "none")],
-        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2
     assert "ICT-VGL/ICT-FaceKit" in proc.stderr and "Traceback" not in proc.stderr

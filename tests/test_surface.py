@@ -91,5 +91,7 @@ def test_displacement_along_normals_on_plane_and_sphere():
     np.testing.assert_allclose(out[:, 2], 0.3, atol=1e-6)  # counter-clockwise: normals +z
     np.testing.assert_allclose(out[:, :2], v[:, :2], atol=1e-6)
     sphere = trimesh.creation.icosphere(3)
-    out = np.asarray(displace_along_normals(jnp.asarray(sphere.vertices), sphere.faces, jnp.full(len(sphere.vertices), 0.1)))
+    out = np.asarray(
+        displace_along_normals(jnp.asarray(sphere.vertices), sphere.faces, jnp.full(len(sphere.vertices), 0.1))
+    )
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.1, atol=1e-3)
