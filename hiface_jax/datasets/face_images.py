@@ -122,7 +122,10 @@ class FaceImages(tfds.core.GeneratorBasedBuilder):
                     "image": tfds.features.Image(shape=(s, s, 3), encoding_format="png"),
                     "mask": tfds.features.Image(shape=(s, s, 1), encoding_format="png"),
                     "landmarks_68": tfds.features.Tensor(shape=(68, 2), dtype=np.float32),
-                    "crop_to_original": tfds.features.Tensor(shape=(3, 3), dtype=np.float64),
+                    # Bytes keep float64 exact (tf.train.Example's float_list is float32).
+                    "crop_to_original": tfds.features.Tensor(
+                        shape=(3, 3), dtype=np.float64, encoding=tfds.features.Encoding.BYTES
+                    ),
                     "source": tfds.features.Text(),
                     "face_index": np.int32,
                     "score": np.float32,
