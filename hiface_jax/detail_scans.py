@@ -309,8 +309,12 @@ def _render(layout: ScanLayout, grooves: list[_Groove]) -> np.ndarray:
     g = layout.grid
     out = np.zeros((g, g))
     for gr in grooves:
+        # A line narrower than a texel is widened to one, keeping its cross-section
+        # (depth x width), so point samples see its area average instead of aliasing.
+        width = max(gr.width, layout.texel_mm)
+        depth = gr.depth * gr.width / width
         scale = layout.mm_per_uv_at(gr.curve.mean(0))  # mm per (u, v) near the line
-        reach = 3.0 * gr.width
+        reach = 3.0 * width
         lo = gr.curve.min(0) - reach / scale
         hi = gr.curve.max(0) + reach / scale
         j0, j1 = max(int(lo[0] * g), 0), min(int(np.ceil(hi[0] * g)), g)
@@ -319,15 +323,15 @@ def _render(layout: ScanLayout, grooves: list[_Groove]) -> np.ndarray:
             continue
         ii, jj = np.mgrid[i0:i1, j0:j1]
         pts = np.stack([(jj + 0.5) / g, 1.0 - (ii + 0.5) / g], -1).reshape(-1, 2)
-        dense = _resample(gr.curve, max(gr.width * 0.25, 0.05), scale)
+        dense = _resample(gr.curve, width * 0.25, scale)
         dist, idx = cKDTree(dense * scale).query(pts * scale, distance_upper_bound=reach)
         near = np.isfinite(dist)
         s = idx[near] / max(len(dense) - 1, 1)
         taper = np.sin(np.pi * s) ** 0.5 if gr.taper > 0 else (1.0 - s) ** 0.7
-        x2 = (dist[near] / gr.width) ** 2
+        x2 = (dist[near] / width) ** 2
         shape = (1.0 - 2.0 * x2 / 3.0) if gr.profile == "buckle" else 1.0  # shoulders at x^2 > 1.5
         vals = np.zeros(len(pts))
-        vals[near] = -gr.depth * taper * shape * np.exp(-x2)
+        vals[near] = -depth * taper * shape * np.exp(-x2)
         out[i0:i1, j0:j1] += vals.reshape(ii.shape)
     return out
 
