@@ -40,10 +40,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import cv2
 import grain
-from absl import flags
 import jax
 import numpy as np
+from absl import flags
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tensorflow_datasets.core import read_only_builder
 
@@ -122,13 +123,14 @@ class ColourJitter(grain.transforms.RandomMap):
 
     def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         b, c, s = 1.0 + np.array([self.brightness, self.contrast, self.saturation]) * rng.uniform(-1.0, 1.0, size=3)
-        image = element["image"].astype(np.float32) * b
-        mean = float(np.mean(image @ _LUMA))
-        image = mean + c * (image - mean)
-        grey = (image @ _LUMA)[..., None]
-        image = grey + s * (image - grey)
+        image = element["image"]
+        # The three steps compose to one affine colour map, x -> M x + t (luma weights sum to 1):
+        # x1 = b x; x2 = m + c (x1 - m) with m the mean grey of x1; x3 = g + s (x2 - g), g = luma . x2.
+        mean = b * float(image.reshape(-1, 3).mean(0) @ _LUMA)
+        linear = c * b * (s * np.eye(3) + (1.0 - s) * np.outer(np.ones(3), _LUMA))
+        offset = np.full((3, 1), (1.0 - c) * mean)
         out = dict(element)
-        out["image"] = np.clip(np.round(image), 0, 255).astype(np.uint8)
+        out["image"] = cv2.transform(image, np.hstack([linear, offset])).reshape(image.shape)  # rounds, saturates
         return out
 
 
@@ -194,7 +196,9 @@ def make_loader(
     )
 
 
-def to_global_batch(batch: Mapping[str, np.ndarray], mesh: Mesh, axis: str | tuple[str, ...] = "data") -> dict[str, jax.Array]:
+def to_global_batch(
+    batch: Mapping[str, np.ndarray], mesh: Mesh, axis: str | tuple[str, ...] = "data"
+) -> dict[str, jax.Array]:
     """This process's numpy batch -> global jax.Arrays sharded over `axis` of `mesh`.
 
     Each (B_local, ...) array becomes one (B_local * process_count, ...) array split

@@ -20,8 +20,8 @@ import dataclasses
 import sys
 import time
 
-from absl import app, flags
 import tensorflow_datasets as tfds
+from absl import app, flags
 
 from hiface_jax.datasets import face_images
 
@@ -57,7 +57,11 @@ def _synthetic_kwargs(options: list[str], config_cls) -> dict:
 
 
 def _builders() -> list[tuple[tfds.core.DatasetBuilder, tfds.download.DownloadConfig]]:
-    mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD if _OVERWRITE.value else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+    mode = (
+        tfds.download.GenerateMode.FORCE_REDOWNLOAD
+        if _OVERWRITE.value
+        else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+    )
     out = []
     if _PHOTOS.value:
         builder = face_images.FaceImages(data_dir=_OUTPUT.value)

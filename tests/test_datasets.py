@@ -12,9 +12,8 @@ import skimage.data
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from hiface_jax import data_loader
+from hiface_jax import data_loader, preprocess
 from hiface_jax import landmark_detector as ld
-from hiface_jax import preprocess
 from hiface_jax.datasets import face_images
 
 GRACE_HOPPER = pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -30,9 +29,14 @@ SKIPPED = {
 
 def _png_with_header_size(width: int, height: int) -> bytes:
     """A 1x1 PNG whose header claims width x height: huge on paper, tiny on disk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + chunk(b"IEND", b"")
+    )
 
 
 def write_photo_folder(folder: pathlib.Path) -> pathlib.Path:
@@ -134,6 +138,9 @@ def test_skip_reason_categories():
     from hiface_jax.image_io import ImageReadError
 
     assert face_images.skip_reason(ImageReadError("x.png", "too small: 3x3, need both sides >= 32")) == "too small"
-    assert face_images.skip_reason(ImageReadError("x.png", "corrupt or truncated image (eof)")) == "corrupt or truncated image"
+    assert (
+        face_images.skip_reason(ImageReadError("x.png", "corrupt or truncated image (eof)"))
+        == "corrupt or truncated image"
+    )
     assert face_images.skip_reason(ld.NoFaceFoundError("none")) == face_images.NO_FACE
     assert face_images.skip_reason(RuntimeError("boom")) == "unexpected RuntimeError"

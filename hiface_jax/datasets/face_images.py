@@ -22,15 +22,14 @@ import dataclasses
 import pathlib
 import re
 
-from absl import logging
 import imageio.v3 as iio
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 from tensorflow_datasets.core.utils import tqdm_utils
 
-from hiface_jax import image_io
+from hiface_jax import image_io, preprocess
 from hiface_jax import landmark_detector as ld
-from hiface_jax import preprocess
 
 IMAGE_SIZE = preprocess.DEFAULT_SIZE
 NO_FACE = "no face found"
@@ -156,19 +155,24 @@ class FaceImages(tfds.core.GeneratorBasedBuilder):
                     continue
                 self.outcomes.append(FileOutcome(rel, len(crops)))
                 for k, crop in enumerate(crops):
-                    yield f"{rel}#{k}", {
-                        "image": encode_png(crop.image),
-                        "mask": encode_png(mask_to_uint8(crop.mask)),
-                        "landmarks_68": crop.landmarks_68,
-                        "crop_to_original": crop.crop_to_original,
-                        "source": rel,
-                        "face_index": k,
-                        "score": crop.score,
-                    }
+                    yield (
+                        f"{rel}#{k}",
+                        {
+                            "image": encode_png(crop.image),
+                            "mask": encode_png(mask_to_uint8(crop.mask)),
+                            "landmarks_68": crop.landmarks_68,
+                            "crop_to_original": crop.crop_to_original,
+                            "source": rel,
+                            "face_index": k,
+                            "score": crop.score,
+                        },
+                    )
         summary = summarize(self.outcomes)
         self.info.metadata["build_summary"] = summary
         if summary["faces"] == 0:
-            raise ValueError(f"no face found in any of the {len(files)} images in {folder}: {summary['skipped_by_reason']}")
+            raise ValueError(
+                f"no face found in any of the {len(files)} images in {folder}: {summary['skipped_by_reason']}"
+            )
 
     def _skip(self, rel: str, error: Exception) -> None:
         outcome = FileOutcome(rel, 0, skip_reason(error), str(error))

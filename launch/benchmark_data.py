@@ -1,0 +1,119 @@
+"""Benchmark: building shards and reading them back through the grain loader.
+
+    python -m launch.benchmark_data [--photos 32] [--synthetic 64] [--batches 40] [--json FILE]
+
+Rows:
+- face_images build: photos (variants of the astronaut and Grace Hopper, scaled,
+  mirrored, darkened) -> detection, alignment, PNG encoding, array_record shards.
+- hiface_synthetic build: generator + encoding + shards, when `hiface_jax.synthetic` exists.
+- loader: images per second out of `make_loader` (batch 32, PNG decoding, with and
+  without augmentation) for 1, 2 and 4 grain workers, after a warm-up of 5 batches.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import platform
+import tempfile
+import time
+
+import matplotlib
+import numpy as np
+import skimage.data
+import tensorflow_datasets as tfds
+from absl import app, flags
+from PIL import Image
+
+from hiface_jax import data_loader
+from hiface_jax.datasets import face_images
+
+_PHOTOS = flags.DEFINE_integer("photos", 32, "Photos in the face_images build (multiple of 16 recommended).")
+_SYNTHETIC = flags.DEFINE_integer("synthetic", 64, "Samples in the synthetic build (0: skip).")
+_BATCHES = flags.DEFINE_integer("batches", 40, "Timed batches per loader case.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Loader batch size.")
+_JSON = flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
+_WARMUP = 5
+
+
+def _write_photos(folder: pathlib.Path, count: int) -> None:
+    grace = np.asarray(Image.open(pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    bases = [skimage.data.astronaut(), grace]
+    for i in range(count):
+        photo = bases[i % 2]
+        scale = (1.0, 0.8, 0.65, 0.5)[(i // 2) % 4]
+        image = Image.fromarray(photo).resize((round(photo.shape[1] * scale), round(photo.shape[0] * scale)))
+        image = np.asarray(image)
+        if (i // 8) % 2:
+            image = image[:, ::-1]
+        if (i // 16) % 2:
+            image = (image * 0.8).astype(np.uint8)
+        Image.fromarray(np.ascontiguousarray(image)).save(folder / f"photo_{i:04d}.jpg", quality=95)
+
+
+def _loader_rate(source, workers: int, augment: bool) -> float:
+    loader = data_loader.make_loader(
+        source, batch_size=_BATCH_SIZE.value, seed=0, num_epochs=None, worker_count=workers, augment=augment
+    )
+    iterator = iter(loader)
+    for _ in range(_WARMUP):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(_BATCHES.value):
+        next(iterator)
+    return _BATCHES.value * _BATCH_SIZE.value / (time.perf_counter() - start)
+
+
+def main(argv):
+    del argv
+    tfds.disable_progress_bar()
+    rows = []  # (case, unit, count, seconds, rate)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        (tmp / "photos").mkdir()
+        _write_photos(tmp / "photos", _PHOTOS.value)
+        builder = face_images.FaceImages(data_dir=str(tmp / "data"))
+        start = time.perf_counter()
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(tmp / "photos")))
+        seconds = time.perf_counter() - start
+        faces = builder.info.splits["train"].num_examples
+        rows.append(("face_images build (detect, align, encode, write)", "faces", faces, seconds, faces / seconds))
+
+        if _SYNTHETIC.value and importlib.util.find_spec("hiface_jax.synthetic"):
+            from hiface_jax.datasets import hiface_synthetic
+
+            config = hiface_synthetic.synthetic_builder_config(_SYNTHETIC.value)
+            start = time.perf_counter()
+            synth = hiface_synthetic.HifaceSynthetic(config=config, data_dir=str(tmp / "data"))
+            synth.download_and_prepare()
+            seconds = time.perf_counter() - start
+            rows.append(
+                (
+                    "hiface_synthetic build (generate, encode, write)",
+                    "samples",
+                    _SYNTHETIC.value,
+                    seconds,
+                    _SYNTHETIC.value / seconds,
+                )
+            )
+
+        source = data_loader.open_source(str(tmp / "data"), "face_images")
+        for augment in (False, True):
+            for workers in (1, 2, 4):
+                rate = _loader_rate(source, workers, augment)
+                images = _BATCHES.value * _BATCH_SIZE.value
+                case = f"loader, batch {_BATCH_SIZE.value}, {workers} worker(s){', augment' if augment else ''}"
+                rows.append((case, "images", images, images / rate, rate))
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
+    print(f"{'case':56s} {'count':>8s} {'seconds':>9s} {'per second':>11s}")
+    for case, unit, count, seconds, rate in rows:
+        print(f"{case:56s} {count:8d} {seconds:9.2f} {rate:7.1f} {unit}")
+    if _JSON.value:
+        with open(_JSON.value, "w") as f:
+            keys = ("case", "unit", "count", "seconds", "per_second")
+            json.dump([dict(zip(keys, row)) for row in rows], f, indent=1)
+
+
+if __name__ == "__main__":
+    app.run(main)
