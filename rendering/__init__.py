@@ -24,3 +24,8 @@ from rendering.raster import (
     visibility,
 )
 from rendering.sh import ambient_sh, sh_basis, sh_shading
+from rendering.antialias import antialias
+from rendering.interpolate import barycentric_derivatives, interpolate, interpolate_derivatives
+from rendering.shade import composite, perturb_normals, shade_sh, vertex_tangents
+from rendering.texture import MipPyramid, mipmap, sample
+from rendering.topology import triangle_neighbors

@@ -331,8 +331,8 @@ def _raster_items(tri, counts, table, tile_size, tiles_x, tiles_y, height, width
             kbest = jnp.where(hit, j, kbest)
         best = jnp.take_along_axis(ids, jnp.maximum(kbest, 0), axis=1)
         best = jnp.where(kbest >= 0, best, -1)
-        zout = jax.lax.dynamic_update_slice(zout, zbest, (b * block, 0))
-        tout = jax.lax.dynamic_update_slice(tout, best, (b * block, 0))
+        zout = jax.lax.dynamic_update_slice(zout, zbest, (b * block, jnp.int32(0)))
+        tout = jax.lax.dynamic_update_slice(tout, best, (b * block, jnp.int32(0)))
         return b + 1, zout, tout
 
     n_blocks = (jnp.minimum(total_items, item_capacity) + block - 1) // block
