@@ -75,7 +75,7 @@ def test_included_and_skipped_files_with_reasons(built):
     assert {name for name, f in outcomes.items() if f["reason"] is None} == INCLUDED
     assert all(outcomes[name]["faces"] == 1 for name in INCLUDED)
     assert {name: outcomes[name]["reason"] for name in SKIPPED} == SKIPPED
-    assert "10x10" in outcomes["tiny.png"]["detail"]
+    assert outcomes["tiny.png"]["detail"] == "too small: 10x10, need both sides >= 32"  # no absolute paths
     assert summary["photos"] == 10 and summary["included"] == 5 and summary["skipped"] == 5 and summary["faces"] == 5
     assert summary["skipped_by_reason"] == {reason: 1 for reason in SKIPPED.values()}
     assert builder.info.splits["train"].num_examples == 5

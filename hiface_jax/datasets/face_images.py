@@ -43,7 +43,7 @@ class FileOutcome:
       file: path relative to the photo folder, POSIX separators.
       faces: number of faces stored (0 when skipped).
       reason: why it was skipped (a short category, counted in the summary), or None.
-      detail: the full message for a skipped file, or None.
+      detail: the full reason for a skipped file (e.g. with the image size), or None.
     """
 
     file: str
@@ -175,6 +175,13 @@ class FaceImages(tfds.core.GeneratorBasedBuilder):
             )
 
     def _skip(self, rel: str, error: Exception) -> None:
-        outcome = FileOutcome(rel, 0, skip_reason(error), str(error))
+        # Messages without the absolute path, which `file` already gives.
+        if isinstance(error, image_io.ImageReadError):
+            detail = error.reason
+        elif isinstance(error, ld.NoFaceFoundError):
+            detail = NO_FACE
+        else:
+            detail = f"{type(error).__name__}: {error}"
+        outcome = FileOutcome(rel, 0, skip_reason(error), detail)
         logging.warning("skipped %s: %s", rel, outcome.detail)
         self.outcomes.append(outcome)
