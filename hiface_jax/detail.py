@@ -39,6 +39,10 @@ from hiface_jax.face_model import FaceModel
 from hiface_jax.validation import check_array
 from rendering.normals import safe_normalize, vertex_normals
 
+# ICT-FaceKit's full expressions reach tension t ~ 0.1-0.3 where wrinkles form (smile,
+# squint, brows up): s = 4 lets them reach the compressed map (s = 1 caps w_c near 0.3).
+TENSION_SCALE = 4.0
+
 # ----------------------------------------------------------------------------- parameters
 
 
@@ -134,7 +138,7 @@ def dynamic_maps(
     return compressed, stretched
 
 
-def blend_weights(tension_uv: jnp.ndarray, scale: float = 1.0, bias: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
+def blend_weights(tension_uv: jnp.ndarray, scale: float = TENSION_SCALE, bias: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Compression and stretch weights w_c = clip(s t - b, 0, 1), w_s = clip(-s t + b, 0, 1)."""
     w_c = jnp.clip(scale * tension_uv - bias, 0.0, 1.0)
     w_s = jnp.clip(-scale * tension_uv + bias, 0.0, 1.0)
@@ -149,7 +153,7 @@ def detail_displacement(
 
 
 def evaluate_detail(
-    basis: DetailBasis, codes: DetailCodes, tension_uv: jnp.ndarray, scale: float = 1.0, bias: float = 0.0
+    basis: DetailBasis, codes: DetailCodes, tension_uv: jnp.ndarray, scale: float = TENSION_SCALE, bias: float = 0.0
 ) -> DetailMaps:
     """All parts of the detail for codes and a tension map (..., H, W); batched."""
     d_s = static_detail(basis, codes.static)
@@ -203,7 +207,7 @@ def animate_detail(
     codes: DetailCodes,
     neutral: jnp.ndarray,
     expressive: jnp.ndarray,
-    scale: float = 1.0,
+    scale: float = TENSION_SCALE,
     bias: float = 0.0,
 ) -> DetailMaps:
     """Detail of one person's codes under new expressions: wrinkles follow tension.
@@ -429,16 +433,14 @@ class DetailConfig:
       learn_head: train the head regressing dynamic codes from identity and static codes.
       head_hidden: 0 for a linear head; > 0 adds an MLP (one hidden layer, this wide)
         whose output starts at zero, so training starts from the builder's regression.
-      tension_scale, tension_bias: s and b of the blend weights. ICT-FaceKit's full
-        expressions reach t ~ 0.1-0.3 where wrinkles form (smile, squint, brows up), so
-        s = 4 lets them reach the compressed map (s = 1 would cap w_c near 0.3).
+      tension_scale, tension_bias: s and b of the blend weights (``TENSION_SCALE``).
     """
 
     learn_static: bool = False
     learn_dynamic: bool = False
     learn_head: bool = True
     head_hidden: int = 0
-    tension_scale: float = 4.0
+    tension_scale: float = TENSION_SCALE
     tension_bias: float = 0.0
 
 

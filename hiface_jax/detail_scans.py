@@ -27,15 +27,24 @@ Amplitudes (depth below the surrounding skin; widths are Gaussian half-widths):
 | crow's feet, static        | 0.03 - 0.30                | 0.4-0.5                 | [3][4][5], estimate |
 | under-eye lines, static    | 0.02 - 0.15                | 0.35                    | estimate |
 | nasolabial fold, static    | 0.1 - 0.9                  | 1.6-2.4                 | [5] grade 1 < 0.2 mm |
-| forehead lines, compressed | +0.4-0.7                   | 0.8-1.0                 | [6], estimate |
+| forehead lines, compressed | +0.3-0.7                   | 0.8-1.0                 | [6], estimate |
 | crow's feet, compressed    | +0.3-0.5                   | 0.6                     | estimate |
+| under-eye, compressed      | +0.1-0.2                   | 0.5                     | estimate |
 | nasolabial, compressed     | +0.8-1.3, cheek bulge +0.5 | 2.5 (bulge 5)           | estimate |
-| stretched                  | texture x0.35, lines x0.5, pores x0.7 | -            | estimate |
+| stretched                  | texture x0.35, pores x0.7, lines x0.5, fold x0.8 | - | estimate |
+
+Static line depths are further scaled per person by a log-normal gain (sd 25 %: skin
+type, sun exposure). Compressed lines are buckles (a trough with raised shoulders of
+zero net volume, as folding skin keeps its area), the others Gaussian troughs. A line
+or pore narrower than a generation texel is widened to one with its cross-section
+(depth x width) kept, so maps at 256^2 (texel ~1 mm) carry fine detail as its average.
 
 Age enters through a curve that rises from 30 to 62 years and plateaus, after [3]
 (depth of eye-corner wrinkles rises quickly from 40 and plateaus at 60); fine lines
 exist at any age (15 % of the full depth). "Estimate" means we chose a value inside
-the ranges these sources give for related measures; no source gives that figure.
+the ranges these sources give for related measures; no source gives that figure. What
+we take from [2]-[6] is from their abstracts (and [1]'s summary of [5]); their full
+tables were not available offline.
 
 [1] R. Bibb, Medical Modelling (Woodhead, 2006), sec. 6.17.3: skin primary and
     secondary lines form a polygonal pattern 20-200 um deep.
@@ -49,8 +58,8 @@ the ranges these sources give for related measures; no source gives that figure.
     validated assessment scales", Dermatol. Surg. 40 (2014) 22-32: periorbital and
     forehead lines deepen with age, glabellar lines appear after 40.
 [5] G. Lemperle et al., "A classification of facial wrinkles", Plast. Reconstr. Surg.
-    108 (2001) 1735-1750: profilometry-calibrated grades; a grade-1 nasolabial fold is
-    under 0.2 mm deep, the deepest grades reach millimetres.
+    108 (2001) 1735-1750: wrinkle grades 0-5 calibrated by profilometry of silicone
+    replicas; a grade-1 nasolabial fold is under 0.2 mm deep (quoted in [1]).
 [6] T. Fujimura et al., "Investigation of the relationship between wrinkle formation
     and deformation of the skin using three-dimensional motion analysis", Skin Res.
     Technol. 19 (2013): forehead wrinkles at rest correlate with those when raising

@@ -40,7 +40,7 @@ def uv_centres(res: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_blend_weights_analytic():
     t = jnp.array([-1.0, -0.25, 0.0, 0.25, 1.0])
-    w_c, w_s = detail.blend_weights(t)
+    w_c, w_s = detail.blend_weights(t, scale=1.0)
     np.testing.assert_allclose(w_c, [0, 0, 0, 0.25, 1])
     np.testing.assert_allclose(w_s, [1, 0.25, 0, 0, 0])
     w_c, w_s = detail.blend_weights(t, scale=2.0, bias=0.5)
@@ -53,9 +53,9 @@ def test_displacement_is_static_compressed_or_stretched_at_unit_tension():
     basis = random_basis(rng)
     codes = random_codes(rng, basis)
     for t, part in ((1.0, "compressed"), (-1.0, "stretched"), (0.0, "static")):
-        maps = detail.evaluate_detail(basis, codes, jnp.full((16, 16), t))
+        maps = detail.evaluate_detail(basis, codes, jnp.full((16, 16), t), scale=1.0)
         np.testing.assert_allclose(maps.displacement, getattr(maps, part), atol=1e-7)
-    maps = detail.evaluate_detail(basis, codes, jnp.full((16, 16), 0.5))
+    maps = detail.evaluate_detail(basis, codes, jnp.full((16, 16), 0.5), scale=1.0)
     np.testing.assert_allclose(maps.displacement, 0.5 * (maps.static + maps.compressed), atol=1e-7)
     # D_c - D_s is the compress offset alone: the static part cancels.
     want = basis.compress_mean + jnp.einsum("k,khw->hw", codes.compress, basis.compress_basis)
@@ -140,8 +140,8 @@ def test_smile_compresses_crows_feet_and_cheeks_and_blend_takes_their_wrinkles(c
 
     basis = scan_basis(scan)
     codes = detail.DetailCodes(jnp.zeros(0), jnp.zeros(0), jnp.zeros(0))
-    scale = detail.DetailConfig().tension_scale
-    maps = detail.animate_detail(basis, geometry, codes, neutral, smile, scale=scale)
+    scale = detail.TENSION_SCALE
+    maps = detail.animate_detail(basis, geometry, codes, neutral, smile)
     wrinkles = np.asarray(maps.compressed - maps.static)
     shown = np.asarray(maps.displacement - maps.static)
     # Where compressed, D carries the compressed wrinkles in proportion w_c ...
@@ -162,9 +162,9 @@ def test_animate_detail_batches_over_frames(coarse_model, geometry, scan):
     frames = jnp.stack([fm.shape(coarse_model, jnp.zeros(coarse_model.num_identity), expression(coarse_model, n)) for n in ("browInnerUp_L", "jawOpen")])
     basis = scan_basis(scan)
     codes = detail.DetailCodes(jnp.zeros(0), jnp.zeros(0), jnp.zeros(0))
-    both = detail.animate_detail(basis, geometry, codes, neutral, frames, scale=4.0)
+    both = detail.animate_detail(basis, geometry, codes, neutral, frames)
     for i in range(2):
-        one = detail.animate_detail(basis, geometry, codes, neutral, frames[i], scale=4.0)
+        one = detail.animate_detail(basis, geometry, codes, neutral, frames[i])
         np.testing.assert_allclose(both.displacement[i], one.displacement, atol=1e-6)
 
 
