@@ -138,7 +138,9 @@ def dynamic_maps(
     return compressed, stretched
 
 
-def blend_weights(tension_uv: jnp.ndarray, scale: float = TENSION_SCALE, bias: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
+def blend_weights(
+    tension_uv: jnp.ndarray, scale: float = TENSION_SCALE, bias: float = 0.0
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Compression and stretch weights w_c = clip(s t - b, 0, 1), w_s = clip(-s t + b, 0, 1)."""
     w_c = jnp.clip(scale * tension_uv - bias, 0.0, 1.0)
     w_s = jnp.clip(-scale * tension_uv + bias, 0.0, 1.0)
@@ -302,7 +304,11 @@ class Subdivision:
 
 
 def subdivide(
-    triangles: np.ndarray, uv_coords: np.ndarray, uv_triangles: np.ndarray, levels: int = 1, num_vertices: int | None = None
+    triangles: np.ndarray,
+    uv_coords: np.ndarray,
+    uv_triangles: np.ndarray,
+    levels: int = 1,
+    num_vertices: int | None = None,
 ) -> Subdivision:
     """Midpoint subdivision (each triangle -> 4^levels), vertices and UVs split alike.
 
@@ -357,7 +363,9 @@ def subdivide(
     )
 
 
-def _merge_grid_points(tris: np.ndarray, grid_w: np.ndarray, n: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merge_grid_points(
+    tris: np.ndarray, grid_w: np.ndarray, n: int, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Merges the grid points of all triangles into dense points.
 
     Args:
@@ -381,7 +389,9 @@ def _merge_grid_points(tris: np.ndarray, grid_w: np.ndarray, n: int, count: int)
     return inverse[count:].reshape(f, p), np.maximum(uniq[:, :3], 0), uniq[:, 3:].astype(np.float64) / n
 
 
-def dense_surface(vertices: jnp.ndarray, triangles: jnp.ndarray, subdivision: Subdivision) -> tuple[jnp.ndarray, jnp.ndarray]:
+def dense_surface(
+    vertices: jnp.ndarray, triangles: jnp.ndarray, subdivision: Subdivision
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Points and unit normals of the subdivided coarse surface.
 
     Points are the flat midpoint subdivision; normals interpolate the coarse vertex
@@ -512,5 +522,9 @@ class SDDetail(nnx.Module):
     def __call__(self, static_code: jnp.ndarray, identity: jnp.ndarray, tension_uv: jnp.ndarray) -> DetailMaps:
         """All detail parts for codes (..., K), identity (..., K_id) and tension (..., H, W)."""
         return evaluate_detail(
-            self.basis(), self.codes(static_code, identity), tension_uv, self.config.tension_scale, self.config.tension_bias
+            self.basis(),
+            self.codes(static_code, identity),
+            tension_uv,
+            self.config.tension_scale,
+            self.config.tension_bias,
         )

@@ -67,7 +67,9 @@ class ScanSet:
     stretched: np.ndarray | None
 
 
-def read_scan_folder(folder: str | os.PathLike, resolution: int | None = None, model: FaceModel | None = None) -> ScanSet:
+def read_scan_folder(
+    folder: str | os.PathLike, resolution: int | None = None, model: FaceModel | None = None
+) -> ScanSet:
     """Reads and checks every scan in ``folder`` (layout in the module docstring).
 
     Args:
@@ -83,7 +85,9 @@ def read_scan_folder(folder: str | os.PathLike, resolution: int | None = None, m
         raise DetailScanError(f"{folder}: not a folder of detail scans")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MAP_SUFFIXES and p.is_file())
     if not files:
-        raise DetailScanError(f"{folder}: no scans found (expected <person>_<kind>{{{','.join(MAP_SUFFIXES)}}}, kind in {KINDS})")
+        raise DetailScanError(
+            f"{folder}: no scans found (expected <person>_<kind>{{{','.join(MAP_SUFFIXES)}}}, kind in {KINDS})"
+        )
     maps: dict[tuple[str, str], np.ndarray] = {}
     source: dict[tuple[str, str], Path] = {}
     shape = None if resolution is None else (resolution, resolution)
@@ -96,7 +100,9 @@ def read_scan_folder(folder: str | os.PathLike, resolution: int | None = None, m
                 shape, reference = value.shape, path.name
             if value.shape != shape:
                 like = f" like {reference}" if resolution is None else " (--resolution)"
-                raise DetailScanError(f"{path}: map is {value.shape[0]}x{value.shape[1]}, expected {shape[0]}x{shape[1]}{like}")
+                raise DetailScanError(
+                    f"{path}: map is {value.shape[0]}x{value.shape[1]}, expected {shape[0]}x{shape[1]}{like}"
+                )
             maps[person, kind], source[person, kind] = value, path
     people = sorted({p for p, _ in maps})
     missing_static = [p for p in people if (p, "static") not in maps]
@@ -150,7 +156,9 @@ def _read_scan_file(
         except Exception as e:  # imageio raises many types for broken files
             raise DetailScanError(f"{path}: unreadable PNG ({e})") from e
         if value.dtype != np.uint16:
-            raise DetailScanError(f"{path}: PNG displacement must be 16-bit, got {value.dtype} (8 bits cannot hold fine detail)")
+            raise DetailScanError(
+                f"{path}: PNG displacement must be 16-bit, got {value.dtype} (8 bits cannot hold fine detail)"
+            )
         scale, offset = _units(path, folder, required=True)
         value = value.astype(np.float64) / 65535.0
     return {(person, kind): _check_map(path, value, kind, scale, offset)}
@@ -179,7 +187,9 @@ def _units(path: Path, folder: Path, required: bool) -> tuple[float, float]:
         sidecar = folder / FOLDER_SIDECAR
     if not sidecar.is_file():
         if required:
-            raise DetailScanError(f"{path}: needs a sidecar {path.with_suffix('.json').name} or {FOLDER_SIDECAR} with unit, scale, offset")
+            raise DetailScanError(
+                f"{path}: needs a sidecar {path.with_suffix('.json').name} or {FOLDER_SIDECAR} with unit, scale, offset"
+            )
         return 1.0, 0.0
     try:
         meta = json.loads(sidecar.read_text())
@@ -201,7 +211,9 @@ def fit_coarse(model: FaceModel, vertices: np.ndarray, ridge: float = 1e-4) -> n
     detail with wavelengths of centimetres is partly absorbed (a 2 cm sinusoid loses
     5-10 % of its amplitude to the fit).
     """
-    basis = np.concatenate([np.asarray(model.identity_basis), np.asarray(model.expression_basis)]).reshape(-1, vertices.size)
+    basis = np.concatenate([np.asarray(model.identity_basis), np.asarray(model.expression_basis)]).reshape(
+        -1, vertices.size
+    )
     mean = np.asarray(model.mean_shape, np.float64).reshape(-1)
     a = basis.astype(np.float64)
     x = np.linalg.solve(a @ a.T + ridge * np.eye(len(a)), a @ (vertices.reshape(-1) - mean))
@@ -214,7 +226,9 @@ def coarse_raster(model: FaceModel, resolution: int) -> uv.UVRaster:
     return uv.uv_raster(np.asarray(model.uv_coords), np.asarray(model.uv_triangles), max(4 * resolution, 1024))
 
 
-def mesh_displacement_map(path: str | os.PathLike, model: FaceModel, resolution: int, fine: uv.UVRaster | None = None) -> np.ndarray:
+def mesh_displacement_map(
+    path: str | os.PathLike, model: FaceModel, resolution: int, fine: uv.UVRaster | None = None
+) -> np.ndarray:
     """(H, W) cm: a detailed registered mesh's offset from the fitted coarse surface, in UV.
 
     Args:
@@ -249,9 +263,14 @@ def mesh_displacement_map(path: str | os.PathLike, model: FaceModel, resolution:
         raise DetailScanError(f"{path}: no UV triangle lies in the face tile [0, 1]^2")
     vert_uv = uv_coords[uv.vertex_uvs(tris[in_tile], uv_tris[in_tile], len(verts))]
     at = jnp.asarray(vert_uv, jnp.float32)
-    offset = np.sum((verts - np.asarray(uv.sample_uv_map(pos_map, at))) * np.asarray(safe_normalize(uv.sample_uv_map(nrm_map, at))), -1)
+    offset = np.sum(
+        (verts - np.asarray(uv.sample_uv_map(pos_map, at))) * np.asarray(safe_normalize(uv.sample_uv_map(nrm_map, at))),
+        -1,
+    )
     raster = uv.uv_raster(uv_coords, uv_tris, resolution)
-    return np.asarray(uv.to_uv_map(jnp.asarray(offset[:, None], jnp.float32), jnp.asarray(tris), raster))[..., 0].astype(np.float64)
+    return np.asarray(uv.to_uv_map(jnp.asarray(offset[:, None], jnp.float32), jnp.asarray(tris), raster))[
+        ..., 0
+    ].astype(np.float64)
 
 
 # ------------------------------------------------------------------------------- PCA
@@ -303,7 +322,11 @@ class BasisReport:
 
     def table(self, rows: int = 12) -> str:
         """Explained variance (% and cumulative %) per component, as text."""
-        cols = [("static", self.static_explained), ("compress", self.compress_explained), ("stretch", self.stretch_explained)]
+        cols = [
+            ("static", self.static_explained),
+            ("compress", self.compress_explained),
+            ("stretch", self.stretch_explained),
+        ]
         lines = [
             f"{self.num_people} people, UV {self.resolution[0]}x{self.resolution[1]}",
             "component " + "".join(f"| {name:>8} % cum %  " for name, _ in cols),
@@ -312,13 +335,14 @@ class BasisReport:
         shown = list(range(min(n, rows))) + ([n - 1] if n > rows else [])
         for k in shown:
             cells = "".join(
-                f"| {100 * e[k]:10.2f} {100 * e[: k + 1].sum():5.1f}  " if k < len(e) else "|" + " " * 19 for _, e in cols
+                f"| {100 * e[k]:10.2f} {100 * e[: k + 1].sum():5.1f}  " if k < len(e) else "|" + " " * 19
+                for _, e in cols
             )
             lines.append(f"{k:>9} " + cells)
+        lines.append("kept      " + "".join(f"| {len(e):4d} comps {100 * e.sum():5.1f}%  " for _, e in cols))
         lines.append(
-            "kept      " + "".join(f"| {len(e):4d} comps {100 * e.sum():5.1f}%  " for _, e in cols)
+            f"dynamic codes from static codes: R^2 compress {self.compress_r2:.3f}, stretch {self.stretch_r2:.3f}"
         )
-        lines.append(f"dynamic codes from static codes: R^2 compress {self.compress_r2:.3f}, stretch {self.stretch_r2:.3f}")
         return "\n".join(lines + list(self.notes))
 
 
@@ -359,7 +383,10 @@ def build_detail_basis(
 
     pc, reg_c, r2_c = dynamic(compressed)
     pt, reg_t, r2_t = dynamic(stretched)
-    f32 = lambda a, *shape: jnp.asarray(a.reshape(*shape), jnp.float32)
+
+    def f32(a: np.ndarray, *shape: int) -> jnp.ndarray:
+        return jnp.asarray(a.reshape(*shape), jnp.float32)
+
     basis = DetailBasis(
         static_mean=f32(ps.mean, h, w),
         static_basis=f32(ps.components, -1, h, w),

@@ -145,8 +145,7 @@ def scan_layout(model: FaceModel, resolution: int = 256, supersample: int = 2, f
     # metric from the nearest texel whose 3x3 neighbourhood is covered.
     interior = ndimage.binary_erosion(covered, np.ones((3, 3)))
     _, (iy, ix) = ndimage.distance_transform_edt(~interior, return_indices=True)
-    smooth = lambda x: ndimage.median_filter(x[iy, ix], size=5)  # the metric jumps at UV seams
-    mm_u, mm_v = smooth(mm_u), smooth(mm_v)
+    mm_u, mm_v = (ndimage.median_filter(m[iy, ix], size=5) for m in (mm_u, mm_v))  # jumps at UV seams
     vert_uv = uv_coords[uv.vertex_uvs(model.triangles, model.uv_triangles, model.num_vertices)]
     landmarks = vert_uv[np.asarray(model.landmark_indices)]
     texel = float(np.median(np.sqrt(mm_u * mm_v)[covered])) / g
@@ -277,7 +276,9 @@ def _lines(layout: ScanLayout, rng: np.random.Generator, a: float, gain: float):
         half = rng.uniform(0.17, 0.24)  # half-length in u
         centre = 0.5 + rng.uniform(-0.02, 0.02)
         u = np.linspace(centre - half, centre + half, 160)
-        wave = rng.uniform(0.3, 0.8) * np.sin(2 * np.pi * (u - centre) * mm_u / rng.uniform(12.0, 25.0) + rng.uniform(0, 6.3))
+        wave = rng.uniform(0.3, 0.8) * np.sin(
+            2 * np.pi * (u - centre) * mm_u / rng.uniform(12.0, 25.0) + rng.uniform(0, 6.3)
+        )
         v = brow_top + (h + wave - rng.uniform(3.0, 8.0) * ((u - centre) / half) ** 2) / mm_v
         curve = np.stack([u, v], 1)
         if k % 2 == 0 or rng.uniform() < 0.5:  # static lines: the deeper half of them
@@ -289,7 +290,9 @@ def _lines(layout: ScanLayout, rng: np.random.Generator, a: float, gain: float):
         # down-lateral to up-lateral.
         angles = np.sort(rng.uniform(-45.0, 40.0, int(rng.integers(3, 6))))
         for ang in angles:
-            curve = _ray(layout, corner, lateral, ang, rng.uniform(4.0, 7.0), rng.uniform(8.0, 18.0), rng.uniform(-8, 8))
+            curve = _ray(
+                layout, corner, lateral, ang, rng.uniform(4.0, 7.0), rng.uniform(8.0, 18.0), rng.uniform(-8, 8)
+            )
             static.append(_Groove(curve, 0.30 * a * gain * rng.uniform(0.6, 1.0), rng.uniform(0.4, 0.5), taper=-1.0))
             longer = _ray(layout, corner, lateral, ang, 3.5, 20.0, rng.uniform(-8, 8))
             dynamic.append(_Groove(longer, rng.uniform(0.3, 0.5), 0.6, "buckle", taper=-1.0))
@@ -417,7 +420,9 @@ def _downsample(x: np.ndarray, factor: int) -> np.ndarray:
 # ---------------------------------------------------------------------------- montage
 
 
-def save_montage(path: str | Path, scans: list[DetailScan], crop: tuple[float, float, float, float] = (0.15, 0.85, 0.25, 0.95)) -> Path:
+def save_montage(
+    path: str | Path, scans: list[DetailScan], crop: tuple[float, float, float, float] = (0.15, 0.85, 0.25, 0.95)
+) -> Path:
     """PNG of a few scans: a row per person, static / compressed / stretched as shaded relief.
 
     Args:
@@ -438,7 +443,9 @@ def save_montage(path: str | Path, scans: list[DetailScan], crop: tuple[float, f
         for ax, name in zip(row, ("static", "compressed", "stretched")):
             d_mm = getattr(scan, name) * MM_PER_CM
             ax.imshow(_relief(d_mm, texel_mm=250.0 / h)[r0:r1, c0:c1], cmap="gray", vmin=0.2, vmax=1.0)
-            ax.set_title(f"seed {scan.seed}, age {scan.age:.0f}: {name}, {d_mm.min():.2f}..{d_mm.max():.2f} mm", fontsize=9)
+            ax.set_title(
+                f"seed {scan.seed}, age {scan.age:.0f}: {name}, {d_mm.min():.2f}..{d_mm.max():.2f} mm", fontsize=9
+            )
             ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -54,11 +54,15 @@ def main(argv):
             out = Path(_SAVE_SCANS.value)
             out.mkdir(parents=True, exist_ok=True)
             for p in people:
-                np.savez(out / f"person_{p.seed:07d}.npz", static=p.static, compressed=p.compressed, stretched=p.stretched)
+                np.savez(
+                    out / f"person_{p.seed:07d}.npz", static=p.static, compressed=p.compressed, stretched=p.stretched
+                )
             print(f"wrote {len(people)} scans to {out}")
     output = Path(_OUTPUT.value) if _OUTPUT.value else detail_basis.default_basis_path(res)
     start = time.time()
-    basis, report = detail_basis.build_detail_basis(static, compressed, stretched, _NUM_STATIC.value, _NUM_DYNAMIC.value)
+    basis, report = detail_basis.build_detail_basis(
+        static, compressed, stretched, _NUM_STATIC.value, _NUM_DYNAMIC.value
+    )
     print(f"PCA in {time.time() - start:.1f} s")
     print(report.table())
     detail_basis.save_detail_basis(output, basis, report)

@@ -19,12 +19,18 @@ RES = 64
 
 
 def random_basis(rng: np.random.Generator, k=5, kc=3, kt=2, res=16) -> detail.DetailBasis:
-    f = lambda *s: jnp.asarray(rng.normal(size=s) * 0.01, jnp.float32)
-    return detail.DetailBasis(f(res, res), f(k, res, res), f(res, res), f(kc, res, res), f(res, res), f(kt, res, res), f(k, kc), f(k, kt))
+    def f(*s):
+        return jnp.asarray(rng.normal(size=s) * 0.01, jnp.float32)
+
+    return detail.DetailBasis(
+        f(res, res), f(k, res, res), f(res, res), f(kc, res, res), f(res, res), f(kt, res, res), f(k, kc), f(k, kt)
+    )
 
 
 def random_codes(rng: np.random.Generator, basis: detail.DetailBasis, *lead: int) -> detail.DetailCodes:
-    f = lambda k: jnp.asarray(rng.normal(size=lead + (k,)), jnp.float32)
+    def f(k):
+        return jnp.asarray(rng.normal(size=lead + (k,)), jnp.float32)
+
     return detail.DetailCodes(f(basis.num_static), f(basis.num_compress), f(basis.num_stretch))
 
 
@@ -126,7 +132,9 @@ def test_smile_compresses_crows_feet_and_cheeks_and_blend_takes_their_wrinkles(c
     beta = jnp.asarray(np.random.default_rng(0).normal(size=coarse_model.num_identity) * 0.5, jnp.float32)
     neutral = fm.neutral_shape(coarse_model, beta)
     # A Duchenne smile: the mouth corners pulled up and the cheeks raised (AU12 + AU6).
-    smile = fm.shape(coarse_model, beta, expression(coarse_model, "mouthSmile_L", "mouthSmile_R", "cheekSquint_L", "cheekSquint_R"))
+    smile = fm.shape(
+        coarse_model, beta, expression(coarse_model, "mouthSmile_L", "mouthSmile_R", "cheekSquint_L", "cheekSquint_R")
+    )
     mouth_only = fm.shape(coarse_model, beta, expression(coarse_model, "mouthSmile_L", "mouthSmile_R"))
     crow = beside_eye_corners(coarse_model)
     t_rest = np.asarray(detail.tension_map(geometry, neutral, neutral))
@@ -153,13 +161,20 @@ def test_smile_compresses_crows_feet_and_cheeks_and_blend_takes_their_wrinkles(c
     # ... and where the skin neither compresses nor stretches it stays static.
     still = np.abs(t_smile) < 1e-3  # forehead, neck: the smile does not reach them
     assert still.sum() > 100
-    largest = np.abs(np.asarray(maps.compressed - maps.static)).max() + np.abs(np.asarray(maps.stretched - maps.static)).max()
+    largest = (
+        np.abs(np.asarray(maps.compressed - maps.static)).max() + np.abs(np.asarray(maps.stretched - maps.static)).max()
+    )
     np.testing.assert_allclose(shown[still], 0.0, atol=scale * 1e-3 * largest)
 
 
 def test_animate_detail_batches_over_frames(coarse_model, geometry, scan):
     neutral = coarse_model.mean_shape
-    frames = jnp.stack([fm.shape(coarse_model, jnp.zeros(coarse_model.num_identity), expression(coarse_model, n)) for n in ("browInnerUp_L", "jawOpen")])
+    frames = jnp.stack(
+        [
+            fm.shape(coarse_model, jnp.zeros(coarse_model.num_identity), expression(coarse_model, n))
+            for n in ("browInnerUp_L", "jawOpen")
+        ]
+    )
     basis = scan_basis(scan)
     codes = detail.DetailCodes(jnp.zeros(0), jnp.zeros(0), jnp.zeros(0))
     both = detail.animate_detail(basis, geometry, codes, neutral, frames)
@@ -216,16 +231,29 @@ def test_subdivision_matches_trimesh():
     mesh = trimesh.Trimesh(got, np.asarray(sub.triangles), process=False)
     assert mesh.is_watertight and mesh.is_winding_consistent
     # UVs split like the vertices: each dense corner's UV is its position's image.
-    np.testing.assert_allclose(np.asarray(sub.uv_coords)[np.asarray(sub.uv_triangles)], got[np.asarray(sub.triangles)][..., :2] * 0.4 + 0.5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(sub.uv_coords)[np.asarray(sub.uv_triangles)],
+        got[np.asarray(sub.triangles)][..., :2] * 0.4 + 0.5,
+        atol=1e-6,
+    )
 
 
 def test_dense_mesh_moves_by_D_along_the_normal(coarse_model):
     """D(u, v) analytic; each dense vertex moves by exactly D at its UV, and lands D away
     from the coarse surface (trimesh's closest point)."""
-    sub = detail.subdivide(coarse_model.triangles, coarse_model.uv_coords, coarse_model.uv_triangles, 1, coarse_model.num_vertices)
+    sub = detail.subdivide(
+        coarse_model.triangles, coarse_model.uv_coords, coarse_model.uv_triangles, 1, coarse_model.num_vertices
+    )
     u, w = uv_centres(RES)
-    field = lambda uu, vv: 0.02 + 0.03 * np.sin(6 * uu) * np.cos(4 * vv)  # cm, smooth: bilinear is near exact
-    dense = np.asarray(detail.detailed_mesh(coarse_model.mean_shape, coarse_model.triangles, jnp.asarray(field(u, w), jnp.float32), sub))
+
+    def field(uu, vv):  # cm, smooth: bilinear lookup is near exact
+        return 0.02 + 0.03 * np.sin(6 * uu) * np.cos(4 * vv)
+
+    dense = np.asarray(
+        detail.detailed_mesh(
+            coarse_model.mean_shape, coarse_model.triangles, jnp.asarray(field(u, w), jnp.float32), sub
+        )
+    )
     base, normals = (np.asarray(a) for a in detail.dense_surface(coarse_model.mean_shape, coarse_model.triangles, sub))
     moved = np.sum((dense - base) * normals, -1)
     vuv = np.asarray(sub.vertex_uv)
@@ -276,7 +304,9 @@ def test_module_freezes_by_config_and_regresses_codes():
 
     @nnx.jit
     def step(model, opt):
-        loss = lambda m: jnp.mean((m(static_code, identity, tension).displacement - target) ** 2)
+        def loss(m):
+            return jnp.mean((m(static_code, identity, tension).displacement - target) ** 2)
+
         value, grads = nnx.value_and_grad(loss, argnums=nnx.DiffState(0, nnx.Param))(model)
         opt.update(model, grads)
         return value

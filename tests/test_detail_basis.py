@@ -47,7 +47,9 @@ def test_pca_recovers_known_basis_and_variance():
     assert np.degrees(subspace_angles(np.asarray(basis.compress_basis).reshape(2, -1).T, offset_basis.T)).max() < 1e-3
     # The regression reproduces each person's compressed map from their static codes alone.
     codes = detail.DetailCodes(
-        jnp.asarray(static_codes, jnp.float32), jnp.asarray(static_codes, jnp.float32) @ basis.compress_from_static, jnp.zeros((40, 0))
+        jnp.asarray(static_codes, jnp.float32),
+        jnp.asarray(static_codes, jnp.float32) @ basis.compress_from_static,
+        jnp.zeros((40, 0)),
     )
     d_s = detail.static_detail(basis, codes.static)
     d_c, d_t = detail.dynamic_maps(basis, d_s, codes.compress, codes.stretch)
@@ -155,7 +157,9 @@ def test_mesh_scans_round_trip(tmp_path, coarse_model):
     """A dense detailed mesh written as OBJ reads back as the displacement it was made
     from (beside a .npy person: formats mix)."""
     res = 64
-    sub = detail.subdivide(coarse_model.triangles, coarse_model.uv_coords, coarse_model.uv_triangles, 1, coarse_model.num_vertices)
+    sub = detail.subdivide(
+        coarse_model.triangles, coarse_model.uv_coords, coarse_model.uv_triangles, 1, coarse_model.num_vertices
+    )
     rng = np.random.default_rng(3)
     c = (np.arange(res) + 0.5) / res
     u, v = np.meshgrid(c, 1 - c)
@@ -164,7 +168,13 @@ def test_mesh_scans_round_trip(tmp_path, coarse_model):
     beta = jnp.asarray(rng.normal(size=coarse_model.num_identity) * 0.5, jnp.float32)
     coarse = fm.neutral_shape(coarse_model, beta)
     dense = np.asarray(detail.detailed_mesh(coarse, coarse_model.triangles, jnp.asarray(d, jnp.float32), sub))
-    mesh_io.write_obj(tmp_path / "p0_static.obj", dense, np.asarray(sub.triangles), np.asarray(sub.uv_coords), np.asarray(sub.uv_triangles))
+    mesh_io.write_obj(
+        tmp_path / "p0_static.obj",
+        dense,
+        np.asarray(sub.triangles),
+        np.asarray(sub.uv_coords),
+        np.asarray(sub.uv_triangles),
+    )
     np.save(tmp_path / "p1_static.npy", d)
     # What the map can hold: D at the dense vertices, interpolated over dense UV triangles.
     at_vertices = np.asarray(uv.sample_uv_map(jnp.asarray(d[..., None], jnp.float32), sub.vertex_uv))[:, 0]
@@ -172,7 +182,9 @@ def test_mesh_scans_round_trip(tmp_path, coarse_model):
     want = np.asarray(uv.to_uv_map(jnp.asarray(at_vertices[:, None]), sub.triangles, raster))[..., 0]
     scans = detail_basis.read_scan_folder(tmp_path, res, coarse_model)
     assert scans.names == ["p0", "p1"]
-    covered = np.asarray(uv.uv_raster(np.asarray(coarse_model.uv_coords), np.asarray(coarse_model.uv_triangles), res).covered)
+    covered = np.asarray(
+        uv.uv_raster(np.asarray(coarse_model.uv_coords), np.asarray(coarse_model.uv_triangles), res).covered
+    )
     err = np.abs(scans.static[0] - want)[covered]
     # The fitted coarse model soaks up a little of such long-wave detail (2-4 % of the
     # amplitude here); with the true coarse mesh the error is ~0.1 %.
@@ -180,7 +192,9 @@ def test_mesh_scans_round_trip(tmp_path, coarse_model):
 
 
 def test_mesh_with_wrong_topology_is_rejected(tmp_path, coarse_model):
-    mesh_io.write_obj(tmp_path / "tiny_static.obj", np.eye(3), np.array([[0, 1, 2]]), np.eye(3)[:, :2], np.array([[0, 1, 2]]))
+    mesh_io.write_obj(
+        tmp_path / "tiny_static.obj", np.eye(3), np.array([[0, 1, 2]]), np.eye(3)[:, :2], np.array([[0, 1, 2]])
+    )
     with pytest.raises(DetailScanError, match="tiny_static.obj: 3 vertices, fewer"):
         detail_basis.read_scan_folder(tmp_path, 32, coarse_model)
 

@@ -19,7 +19,9 @@ def layout(coarse_model):
 
 @pytest.fixture(scope="module")
 def landmarks(coarse_model):
-    vert_uv = np.asarray(coarse_model.uv_coords)[uv.vertex_uvs(coarse_model.triangles, coarse_model.uv_triangles, coarse_model.num_vertices)]
+    vert_uv = np.asarray(coarse_model.uv_coords)[
+        uv.vertex_uvs(coarse_model.triangles, coarse_model.uv_triangles, coarse_model.num_vertices)
+    ]
     return vert_uv[np.asarray(coarse_model.landmark_indices)]
 
 
@@ -33,7 +35,11 @@ def region(landmarks, name: str) -> np.ndarray:
     if name == "crows_feet":
         out = np.zeros_like(u, bool)
         for corner, lateral in ((lm[36], -1), (lm[45], 1)):
-            out |= ((u - corner[0]) * lateral > 0.005) & ((u - corner[0]) * lateral < 0.08) & (np.abs(v - corner[1]) < 0.04)
+            out |= (
+                ((u - corner[0]) * lateral > 0.005)
+                & ((u - corner[0]) * lateral < 0.08)
+                & (np.abs(v - corner[1]) < 0.04)
+            )
         return out
     if name == "nasolabial":
         out = np.zeros_like(u, bool)
@@ -92,15 +98,20 @@ def test_lines_deepen_with_age_and_stretch_smooths(layout, landmarks):
     lines = region(landmarks, "forehead") | region(landmarks, "crows_feet")
     assert old.static[lines].min() < 3 * young.static[lines].min() < 0
     assert detail_scans.age_factor(22) < 0.2 and detail_scans.age_factor(70) == pytest.approx(1.0)
+
     # The stretched map has less relief, at fine scales too.
-    fine = lambda d: d - ndimage.gaussian_filter(d, 1.5)
+    def fine(d):
+        return d - ndimage.gaussian_filter(d, 1.5)
+
     for s in (young, old):
         assert np.std(fine(s.stretched)) < 0.85 * np.std(fine(s.static))
         assert np.abs(s.stretched).sum() < 0.7 * np.abs(s.static).sum()
 
 
 def test_maps_fade_out_at_skin_borders(layout, coarse_model):
-    covered = np.asarray(uv.uv_raster(np.asarray(coarse_model.uv_coords), np.asarray(coarse_model.uv_triangles), RES).covered)
+    covered = np.asarray(
+        uv.uv_raster(np.asarray(coarse_model.uv_coords), np.asarray(coarse_model.uv_triangles), RES).covered
+    )
     s = detail_scans.procedural_scan(layout, 2)
     outside = ~ndimage.binary_dilation(covered, iterations=1)
     assert outside.any()
