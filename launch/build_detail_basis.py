@@ -42,7 +42,10 @@ def main(argv):
     model = fm.load_face_model(_ICT.value).submesh()
     start = time.time()
     if _INPUT.value:
-        scans = detail_basis.read_scan_folder(_INPUT.value, res, model)
+        try:
+            scans = detail_basis.read_scan_folder(_INPUT.value, res, model)
+        except detail_basis.DetailScanError as e:
+            raise SystemExit(f"error: {e}") from None
         static, compressed, stretched = scans.static, scans.compressed, scans.stretched
         print(f"read {len(scans.names)} people from {_INPUT.value} in {time.time() - start:.1f} s")
     else:
