@@ -7,7 +7,8 @@ Rows:
   mirrored, darkened) -> detection, alignment, PNG encoding, array_record shards.
 - hiface_synthetic build: generator + encoding + shards, when `hiface_jax.synthetic` exists.
 - loader: images per second out of `make_loader` (batch 32, PNG decoding, with and
-  without augmentation) for 1, 2 and 4 grain workers, after a warm-up of 5 batches.
+  without augmentation) for 1, 2 and 4 grain workers, after a warm-up of 5 batches,
+  and the seconds to the first batch (worker processes start and import).
 """
 
 import importlib.util
@@ -51,23 +52,27 @@ def _write_photos(folder: pathlib.Path, count: int) -> None:
         Image.fromarray(np.ascontiguousarray(image)).save(folder / f"photo_{i:04d}.jpg", quality=95)
 
 
-def _loader_rate(source, workers: int, augment: bool) -> float:
+def _loader_rate(source, workers: int, augment: bool) -> tuple[float, float]:
+    """(seconds to the first batch, including worker start-up; images per second after warm-up)."""
+    start = time.perf_counter()
     loader = data_loader.make_loader(
         source, batch_size=_BATCH_SIZE.value, seed=0, num_epochs=None, worker_count=workers, augment=augment
     )
     iterator = iter(loader)
+    next(iterator)
+    first = time.perf_counter() - start
     for _ in range(_WARMUP):
         next(iterator)
     start = time.perf_counter()
     for _ in range(_BATCHES.value):
         next(iterator)
-    return _BATCHES.value * _BATCH_SIZE.value / (time.perf_counter() - start)
+    return first, _BATCHES.value * _BATCH_SIZE.value / (time.perf_counter() - start)
 
 
 def main(argv):
     del argv
     tfds.disable_progress_bar()
-    rows = []  # (case, unit, count, seconds, rate)
+    rows = []  # (case, unit, count, seconds, rate, seconds to the first batch or None)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         (tmp / "photos").mkdir()
@@ -77,7 +82,9 @@ def main(argv):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(tmp / "photos")))
         seconds = time.perf_counter() - start
         faces = builder.info.splits["train"].num_examples
-        rows.append(("face_images build (detect, align, encode, write)", "faces", faces, seconds, faces / seconds))
+        rows.append(
+            ("face_images build (detect, align, encode, write)", "faces", faces, seconds, faces / seconds, None)
+        )
 
         if _SYNTHETIC.value and importlib.util.find_spec("hiface_jax.synthetic"):
             from hiface_jax.datasets import hiface_synthetic
@@ -100,18 +107,19 @@ def main(argv):
         source = data_loader.open_source(str(tmp / "data"), "face_images")
         for augment in (False, True):
             for workers in (1, 2, 4):
-                rate = _loader_rate(source, workers, augment)
+                first, rate = _loader_rate(source, workers, augment)
                 images = _BATCHES.value * _BATCH_SIZE.value
                 case = f"loader, batch {_BATCH_SIZE.value}, {workers} worker(s){', augment' if augment else ''}"
-                rows.append((case, "images", images, images / rate, rate))
+                rows.append((case, "images", images, images / rate, rate, first))
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
-    print(f"{'case':56s} {'count':>8s} {'seconds':>9s} {'per second':>11s}")
-    for case, unit, count, seconds, rate in rows:
-        print(f"{case:56s} {count:8d} {seconds:9.2f} {rate:7.1f} {unit}")
+    print(f"{'case':52s} {'count':>6s} {'seconds':>8s} {'per second':>15s} {'first batch':>12s}")
+    for case, unit, count, seconds, rate, first in rows:
+        first_text = f"{first:10.2f} s" if first is not None else ""
+        print(f"{case:52s} {count:6d} {seconds:8.2f} {rate:8.1f} {unit:6s} {first_text:>12s}")
     if _JSON.value:
         with open(_JSON.value, "w") as f:
-            keys = ("case", "unit", "count", "seconds", "per_second")
+            keys = ("case", "unit", "count", "seconds", "per_second", "first_batch_seconds")
             json.dump([dict(zip(keys, row)) for row in rows], f, indent=1)
 
 
