@@ -24,7 +24,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from hiface_jax import camera, losses, rotation
+from hiface_jax import albedo as albedo_lib
+from hiface_jax import camera, face_render, losses, rotation
 from hiface_jax import face_model as fm
 from hiface_jax.landmarks import landmarks_3d
 
@@ -75,14 +76,14 @@ class FitConfig:
     """Step counts, learning rates and loss weights (each loss's formula: ``losses``)."""
 
     landmark_steps: int = 300
-    photometric_steps: int = 200
+    photometric_steps: int = 150
     learning_rate: float = 0.02
     translation_learning_rate: float = 1.0
     w_landmark: float = 1.0
     w_eye_closure: float = 1.0
     w_lip_closure: float = 0.5
-    w_photometric: float = 0.02
-    w_identity_prior: float = 1e-5
+    w_photometric: float = 0.1
+    w_identity_prior: float = 1e-4
     w_expression_prior: float = 1e-5
     w_albedo_grid: float = 1e-4
     w_albedo_smoothness: float = 1e-3
@@ -200,3 +201,56 @@ def fit_landmarks(
 
     tx = _optimizer(cfg, ("identity", "expression", "rotation", "translation"))
     return jax.jit(lambda p: run_stage(objective, p, cfg.landmark_steps, tx))(params)
+
+
+def albedo_of(p: FaceParams, layout: albedo_lib.AlbedoLayout) -> jnp.ndarray:
+    """(B, R, R, 3) the albedo map of ``p``."""
+    return albedo_lib.albedo_map(p.albedo_base, p.albedo_lips, p.albedo_brows, p.albedo_grid, layout)
+
+
+def render_params(
+    model: fm.FaceModel, p: FaceParams, renderer: face_render.FaceRenderer, layout: albedo_lib.AlbedoLayout, background
+) -> dict[str, jnp.ndarray]:
+    """Renders the faces described by ``p`` (linear RGB)."""
+    return face_render.render(renderer, posed_vertices(model, p), albedo_of(p, layout), p.sh, background)
+
+
+def fit_photometric(
+    model: fm.FaceModel,
+    images: jnp.ndarray,
+    face_masks: jnp.ndarray,
+    landmarks: jnp.ndarray,
+    params: FaceParams,
+    renderer: face_render.FaceRenderer,
+    layout: albedo_lib.AlbedoLayout,
+    cfg: FitConfig = FitConfig(),
+    weights: jnp.ndarray | None = None,
+) -> tuple[FaceParams, dict[str, jnp.ndarray]]:
+    """Stage 2: all parameters against the photos through the soft rasterizer.
+
+    Args:
+      images: (B, S, S, 3) linear RGB in [0, 1].
+      face_masks: (B, S, S) where the photo shows skin the model explains.
+      landmarks: (B, 68, 2) crop pixels.
+      params: the landmark stage's result.
+    """
+    weights = jnp.ones(68) if weights is None else jnp.asarray(weights)
+    cam = FitCamera(renderer.image_size, renderer.fov_degrees)
+    target = jnp.asarray(landmarks, jnp.float32)
+    # Start the albedo at the photo's mean colour inside the face mask.
+    mean_colour = jnp.sum(images * face_masks[..., None], (1, 2)) / jnp.maximum(jnp.sum(face_masks, (1, 2)), 1.0)[:, None]
+    params = params.replace(albedo_base=jnp.clip(mean_colour, 0.02, 1.0))
+
+    def objective(p):
+        out = render_params(model, p, renderer, layout, images)  # the photo as background
+        mask = out["mask"] * face_masks
+        terms = landmark_terms(model, p, target, weights, cam, cfg)
+        terms["photometric"] = cfg.w_photometric * losses.photometric_loss(out["image"], images, mask)
+        terms["albedo_grid"] = cfg.w_albedo_grid * jnp.mean(jnp.sum(p.albedo_grid**2, axis=(1, 2, 3)))
+        terms["albedo_smoothness"] = cfg.w_albedo_smoothness * losses.smoothness_loss(p.albedo_grid)
+        terms["lighting_prior"] = cfg.w_lighting_prior * losses.lighting_prior(p.sh)
+        return sum(terms.values()), terms
+
+    trainable = tuple(f.name for f in dataclasses.fields(FaceParams))
+    tx = _optimizer(cfg, trainable)
+    return jax.jit(lambda p: run_stage(objective, p, cfg.photometric_steps, tx))(params)
