@@ -67,7 +67,11 @@ def antialias(
         if isinstance(triangles, jax.core.Tracer):
             raise ValueError("antialias: pass neighbors=triangle_neighbors(triangles) when triangles is traced")
         neighbors = _topology.triangle_neighbors(np.asarray(triangles))
-    neighbors = jnp.asarray(neighbors, jnp.int32)
+    return _antialias(image, fragments, clip_vertices, jnp.asarray(triangles, jnp.int32), jnp.asarray(neighbors, jnp.int32))
+
+
+@jax.jit
+def _antialias(image, fragments, clip_vertices, triangles, neighbors):
     b, h, w = fragments.triangle_id.shape
     ids = fragments.triangle_id
     depth = jnp.where(ids >= 0, jax.lax.stop_gradient(fragments.ndc_depth), jnp.inf)

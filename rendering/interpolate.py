@@ -21,6 +21,7 @@ def _corner_values(attributes, triangles, triangle_id):
     return jax.vmap(lambda a, i: a[i])(attributes, corner_idx)
 
 
+@jax.jit
 def interpolate(attributes: jnp.ndarray, fragments: Fragments, triangles: jnp.ndarray) -> jnp.ndarray:
     """Perspective-correct interpolation of attributes.
 
@@ -41,6 +42,7 @@ def interpolate(attributes: jnp.ndarray, fragments: Fragments, triangles: jnp.nd
     return jnp.where((fragments.triangle_id >= 0)[..., None], out, 0.0)
 
 
+@jax.jit
 def barycentric_derivatives(clip_vertices: jnp.ndarray, triangles: jnp.ndarray, fragments: Fragments) -> jnp.ndarray:
     """Screen-space derivatives of the barycentrics, per pixel step.
 
@@ -69,6 +71,7 @@ def barycentric_derivatives(clip_vertices: jnp.ndarray, triangles: jnp.ndarray, 
     return jnp.where((fragments.triangle_id >= 0)[..., None, None], out, 0.0)
 
 
+@jax.jit
 def interpolate_derivatives(
     attributes: jnp.ndarray, fragments: Fragments, triangles: jnp.ndarray, bary_derivatives: jnp.ndarray
 ) -> jnp.ndarray:

@@ -75,7 +75,7 @@ class RasterConfig:
     tile_capacity: int = 1024
     pair_capacity: int | None = None
     cull_backfaces: bool = False
-    chunk: int = 16
+    chunk: int = 8
     block: int = 128
 
     def pairs_for(self, num_triangles: int, num_tiles: int) -> int:

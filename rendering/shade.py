@@ -12,6 +12,7 @@ from rendering.normals import face_normals, safe_normalize
 from rendering.sh import sh_shading
 
 
+@jax.jit
 def shade_sh(albedo: jnp.ndarray, normals: jnp.ndarray, sh_coeffs: jnp.ndarray) -> jnp.ndarray:
     """Lambertian colour under SH lighting.
 
@@ -30,6 +31,7 @@ def shade_sh(albedo: jnp.ndarray, normals: jnp.ndarray, sh_coeffs: jnp.ndarray) 
     return albedo * sh_shading(normals, sh)
 
 
+@jax.jit
 def vertex_tangents(
     vertices: jnp.ndarray, triangles: jnp.ndarray, uv: jnp.ndarray, uv_triangles: jnp.ndarray
 ) -> jnp.ndarray:
@@ -67,6 +69,7 @@ def vertex_tangents(
     return jnp.concatenate([t, w], -1)
 
 
+@jax.jit
 def perturb_normals(normals: jnp.ndarray, tangents: jnp.ndarray, normal_map: jnp.ndarray) -> jnp.ndarray:
     """Applies a tangent-space normal map.
 
@@ -85,6 +88,7 @@ def perturb_normals(normals: jnp.ndarray, tangents: jnp.ndarray, normal_map: jnp
     return safe_normalize(normal_map[..., 0:1] * t + normal_map[..., 1:2] * b + normal_map[..., 2:3] * n)
 
 
+@jax.jit
 def composite(color: jnp.ndarray, alpha: jnp.ndarray, background: jnp.ndarray | float = 0.0) -> jnp.ndarray:
     """``color * alpha + background * (1 - alpha)``.
 

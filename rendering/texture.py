@@ -12,15 +12,18 @@ averages of level 0) and to ``uv``.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 
-class MipPyramid(NamedTuple):
-    """A packed mip pyramid.
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["texels"], meta_fields=["shapes"])
+@dataclasses.dataclass(frozen=True)
+class MipPyramid:
+    """A packed mip pyramid (a pytree; ``shapes`` is static, so it passes through ``jit``).
 
     Attributes:
       texels: (N, C) or (B, N, C) all levels, row-major, concatenated.
@@ -47,6 +50,28 @@ def mipmap(texture: jnp.ndarray, max_levels: int | None = None) -> MipPyramid:
     texture = jnp.asarray(texture)
     if texture.ndim not in (3, 4):
         raise ValueError(f"texture must be (Ht, Wt, C) or (B, Ht, Wt, C), got shape {tuple(texture.shape)}")
+    texels, shapes = _mipmap(texture, max_levels)
+    return MipPyramid(texels, shapes)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _mipmap_texels(texture, max_levels):
+    return _build(texture, max_levels)[0]
+
+
+def _mipmap(texture, max_levels):
+    shapes = _build(jax.ShapeDtypeStruct(texture.shape, texture.dtype), max_levels, shapes_only=True)
+    return _mipmap_texels(texture, max_levels), shapes
+
+
+def _build(texture, max_levels, shapes_only=False):
+    if shapes_only:
+        h, w = texture.shape[-3], texture.shape[-2]
+        shapes = [(h, w)]
+        while shapes[-1] != (1, 1) and (max_levels is None or len(shapes) < max_levels):
+            h, w = -(-shapes[-1][0] // 2), -(-shapes[-1][1] // 2)
+            shapes.append((h, w))
+        return tuple(shapes)
     levels = [texture]
     while levels[-1].shape[-3] > 1 or levels[-1].shape[-2] > 1:
         if max_levels is not None and len(levels) >= max_levels:
@@ -54,7 +79,7 @@ def mipmap(texture: jnp.ndarray, max_levels: int | None = None) -> MipPyramid:
         levels.append(_downsample(levels[-1]))
     shapes = tuple((int(l.shape[-3]), int(l.shape[-2])) for l in levels)
     flat = jnp.concatenate([l.reshape(l.shape[:-3] + (-1, l.shape[-1])) for l in levels], axis=-2)
-    return MipPyramid(flat, shapes)
+    return flat, shapes
 
 
 def _bilinear_level(texels, shapes, level, uv):
@@ -116,6 +141,12 @@ def sample(
         if texture.ndim not in (3, 4):
             raise ValueError(f"texture must be (Ht, Wt, C) or (B, Ht, Wt, C), got shape {tuple(texture.shape)}")
         pyr = mipmap(texture, max_levels=None if uv_derivatives is not None else 1)
+    return _sample(pyr.texels, pyr.shapes, uv, uv_derivatives, lod_bias)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _sample(texels, shapes, uv, uv_derivatives, lod_bias):
+    pyr = MipPyramid(texels, shapes)
     th, tw = pyr.shapes[0]
     if uv_derivatives is None:
         level = jnp.zeros(uv.shape[:-1], jnp.int32)
