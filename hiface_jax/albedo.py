@@ -127,8 +127,7 @@ def sample_albedo(key: jax.Array, batch: int, grid_size: int = 8) -> dict[str, j
 
     Skin: a random Monk tone, jittered by +-10% in brightness and slightly in hue.
     Lips: redder and darker than the skin (offset about -0.25 of green/blue, +0.05 red
-    relative to the base, scaled by the base). Brows: darker than the skin towards a
-    random hair colour. Grid: N(0, 0.06) relative tone variation per node shared by the
+    relative to the base, scaled by the base). Brows: 30-80% darker than the skin. Grid: N(0, 0.06) relative tone variation per node shared by the
     channels, N(0, 0.015) per channel,
     a shared reddish bias of up to +10% red.
     """
@@ -138,8 +137,8 @@ def sample_albedo(key: jax.Array, batch: int, grid_size: int = 8) -> dict[str, j
     base = base * jax.random.uniform(k[1], (batch, 1), minval=0.9, maxval=1.1)
     base = base * (1.0 + 0.05 * jax.random.normal(k[2], (batch, 3)))
     lips = base * jnp.array([0.05, -0.30, -0.25])
-    hair = jax.random.uniform(k[3], (batch, 1), minval=0.02, maxval=0.3) * jnp.array([1.0, 0.8, 0.6])
-    brows = 0.7 * (hair - base)
+    # Brow hair: 30-80% darker than the skin, slightly warm.
+    brows = -base * jax.random.uniform(k[3], (batch, 1), minval=0.3, maxval=0.8) * jnp.array([0.9, 1.0, 1.0])
     k_lum, k_chroma = jax.random.split(k[4])
     grid = 0.06 * jax.random.normal(k_lum, (batch, grid_size, grid_size, 1))  # tone, shared by channels
     grid = grid + 0.015 * jax.random.normal(k_chroma, (batch, grid_size, grid_size, 3))

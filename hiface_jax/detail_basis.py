@@ -440,3 +440,26 @@ def load_detail_basis(path: str | os.PathLike | None = None, resolution: int = 2
         if version != FORMAT_VERSION:
             raise ValueError(f"{path}: detail basis format {version}, expected {FORMAT_VERSION}; rebuild it")
         return DetailBasis(**{fl.name: jnp.asarray(f[fl.name]) for fl in dataclasses.fields(DetailBasis)})
+
+
+def build_procedural_basis(
+    model: FaceModel, resolution: int = 256, num_scans: int = 200, seed: int = 0, num_static: int = 64, num_dynamic: int = 16
+) -> tuple[DetailBasis, BasisReport, list]:
+    """The default basis: PCA of ``num_scans`` procedural people (``detail_scans``)."""
+    from hiface_jax import detail_scans  # the scans are only needed to build the default
+
+    layout = detail_scans.scan_layout(model, resolution)
+    people = detail_scans.procedural_scans(layout, num_scans, seed)
+    static, compressed, stretched = (np.stack([getattr(p, k) for p in people]) for k in KINDS)
+    basis, report = build_detail_basis(static, compressed, stretched, num_static, num_dynamic)
+    return basis, report, people
+
+
+def load_or_build_default_basis(model: FaceModel, resolution: int = 256) -> DetailBasis:
+    """The default basis from the cache, built from procedural scans on first use (~20 s at 256)."""
+    path = default_basis_path(resolution)
+    if not path.is_file():
+        print(f"building the default detail basis from procedural scans into {path} (first use only)")
+        basis, report, _ = build_procedural_basis(model, resolution)
+        save_detail_basis(path, basis, report)
+    return load_detail_basis(path, resolution)

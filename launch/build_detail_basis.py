@@ -46,13 +46,17 @@ def main(argv):
             scans = detail_basis.read_scan_folder(_INPUT.value, res, model)
         except detail_basis.DetailScanError as e:
             raise SystemExit(f"error: {e}") from None
-        static, compressed, stretched = scans.static, scans.compressed, scans.stretched
         print(f"read {len(scans.names)} people from {_INPUT.value} in {time.time() - start:.1f} s")
+        start = time.time()
+        basis, report = detail_basis.build_detail_basis(
+            scans.static, scans.compressed, scans.stretched, _NUM_STATIC.value, _NUM_DYNAMIC.value
+        )
+        print(f"PCA in {time.time() - start:.1f} s")
     else:
-        layout = detail_scans.scan_layout(model, res)
-        people = detail_scans.procedural_scans(layout, _PROCEDURAL.value, _SEED.value)
-        static, compressed, stretched = (np.stack([getattr(p, k) for p in people]) for k in detail_basis.KINDS)
-        print(f"made {len(people)} procedural scans at {res}x{res} in {time.time() - start:.1f} s")
+        basis, report, people = detail_basis.build_procedural_basis(
+            model, res, _PROCEDURAL.value, _SEED.value, _NUM_STATIC.value, _NUM_DYNAMIC.value
+        )
+        print(f"made {len(people)} procedural scans at {res}x{res} and their PCA in {time.time() - start:.1f} s")
         if _SAVE_SCANS.value:
             out = Path(_SAVE_SCANS.value)
             out.mkdir(parents=True, exist_ok=True)
@@ -62,11 +66,6 @@ def main(argv):
                 )
             print(f"wrote {len(people)} scans to {out}")
     output = Path(_OUTPUT.value) if _OUTPUT.value else detail_basis.default_basis_path(res)
-    start = time.time()
-    basis, report = detail_basis.build_detail_basis(
-        static, compressed, stretched, _NUM_STATIC.value, _NUM_DYNAMIC.value
-    )
-    print(f"PCA in {time.time() - start:.1f} s")
     print(report.table())
     detail_basis.save_detail_basis(output, basis, report)
     print(f"wrote {output}")

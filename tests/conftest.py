@@ -17,3 +17,20 @@ def face_model() -> fm.FaceModel:
 def coarse_model(face_model) -> fm.FaceModel:
     """Face + head/neck skin, the part the coarse reconstruction uses."""
     return face_model.submesh()
+
+
+@pytest.fixture(scope="session")
+def small_detail_basis(tmp_path_factory, coarse_model) -> str:
+    """A small default-style detail basis (64 x 64 UV, 12 procedural people) on disk."""
+    from hiface_jax import detail_basis
+
+    basis, report, _ = detail_basis.build_procedural_basis(coarse_model, 64, num_scans=12, num_static=8, num_dynamic=4)
+    return str(detail_basis.save_detail_basis(tmp_path_factory.mktemp("basis") / "basis_64.npz", basis, report))
+
+
+@pytest.fixture(scope="session")
+def small_synthetic_config(small_detail_basis):
+    """Synthetic images at 96 px with the small basis: fast enough for tests."""
+    from hiface_jax import synthetic
+
+    return synthetic.SyntheticConfig(seed=7, image_size=96, uv_resolution=64, detail_basis=small_detail_basis)
