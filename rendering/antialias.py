@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rendering import topology as _topology
+from rendering._sharding import batch_parallel
 from rendering.raster import Fragments
 
 
@@ -70,6 +71,7 @@ def antialias(
     return _antialias(image, fragments, clip_vertices, jnp.asarray(triangles, jnp.int32), jnp.asarray(neighbors, jnp.int32))
 
 
+@batch_parallel
 @jax.jit
 def _antialias(image, fragments, clip_vertices, triangles, neighbors):
     b, h, w = fragments.triangle_id.shape

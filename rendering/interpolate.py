@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from rendering._sharding import batch_parallel
+
 from rendering.raster import Fragments
 
 
@@ -21,6 +23,7 @@ def _corner_values(attributes, triangles, triangle_id):
     return jax.vmap(lambda a, i: a[i])(attributes, corner_idx)
 
 
+@batch_parallel
 @jax.jit
 def interpolate(attributes: jnp.ndarray, fragments: Fragments, triangles: jnp.ndarray) -> jnp.ndarray:
     """Perspective-correct interpolation of attributes.
@@ -42,6 +45,7 @@ def interpolate(attributes: jnp.ndarray, fragments: Fragments, triangles: jnp.nd
     return jnp.where((fragments.triangle_id >= 0)[..., None], out, 0.0)
 
 
+@batch_parallel
 @jax.jit
 def barycentric_derivatives(clip_vertices: jnp.ndarray, triangles: jnp.ndarray, fragments: Fragments) -> jnp.ndarray:
     """Screen-space derivatives of the barycentrics, per pixel step.
@@ -71,6 +75,7 @@ def barycentric_derivatives(clip_vertices: jnp.ndarray, triangles: jnp.ndarray, 
     return jnp.where((fragments.triangle_id >= 0)[..., None, None], out, 0.0)
 
 
+@batch_parallel
 @jax.jit
 def interpolate_derivatives(
     attributes: jnp.ndarray, fragments: Fragments, triangles: jnp.ndarray, bary_derivatives: jnp.ndarray

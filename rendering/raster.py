@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rendering import camera
+from rendering._sharding import batch_parallel
 
 __all__ = [
     "RasterConfig",
@@ -391,6 +392,7 @@ def _visibility_impl(clip, triangles, height, width, config: RasterConfig):
     return jax.vmap(one)(i0, i1, j0, j1, live, table)
 
 
+@batch_parallel
 def visibility(clip_vertices, triangles, resolution, config: RasterConfig = RasterConfig()):
     """Non-differentiable visibility pass.
 
@@ -407,8 +409,7 @@ def visibility(clip_vertices, triangles, resolution, config: RasterConfig = Rast
     if triangles.shape[0] == 0:
         b = clip_vertices.shape[0]
         return jnp.full((b, h, w), -1, jnp.int32), jnp.zeros((b,), jnp.int32)
-    ids, overflow, _, _ = _visibility_jit(clip_vertices, jnp.asarray(triangles, jnp.int32), h, w, config)
-    return ids, overflow
+    return _visibility_jit(clip_vertices, jnp.asarray(triangles, jnp.int32), h, w, config)[:2]
 
 
 _visibility_jit = jax.jit(_visibility_impl, static_argnums=(2, 3, 4))
@@ -448,6 +449,7 @@ def required_capacity(clip_vertices, triangles, resolution, config: RasterConfig
 # Differentiable pass.
 
 
+@batch_parallel
 @jax.jit
 def fragments_from_ids(clip_vertices, triangles, triangle_id, overflow=None) -> Fragments:
     """Differentiable barycentrics and depth for given per-pixel triangle ids.

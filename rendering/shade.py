@@ -8,10 +8,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from rendering._sharding import batch_parallel
+
 from rendering.normals import face_normals, safe_normalize
 from rendering.sh import sh_shading
 
 
+@batch_parallel
 @jax.jit
 def shade_sh(albedo: jnp.ndarray, normals: jnp.ndarray, sh_coeffs: jnp.ndarray) -> jnp.ndarray:
     """Lambertian colour under SH lighting.
@@ -31,6 +34,7 @@ def shade_sh(albedo: jnp.ndarray, normals: jnp.ndarray, sh_coeffs: jnp.ndarray) 
     return albedo * sh_shading(normals, sh)
 
 
+@batch_parallel
 @jax.jit
 def vertex_tangents(
     vertices: jnp.ndarray, triangles: jnp.ndarray, uv: jnp.ndarray, uv_triangles: jnp.ndarray
@@ -69,6 +73,7 @@ def vertex_tangents(
     return jnp.concatenate([t, w], -1)
 
 
+@batch_parallel
 @jax.jit
 def perturb_normals(normals: jnp.ndarray, tangents: jnp.ndarray, normal_map: jnp.ndarray) -> jnp.ndarray:
     """Applies a tangent-space normal map.

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rendering._sharding import batch_parallel
+
 
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["texels"], meta_fields=["shapes"])
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +114,7 @@ def _bilinear_level(texels, shapes, level, uv):
     return top * (1 - fy) + bot * fy
 
 
+@batch_parallel
 def sample(
     texture: jnp.ndarray | MipPyramid,
     uv: jnp.ndarray,
