@@ -149,27 +149,37 @@ def test_skip_reason_categories():
 # --- hiface_synthetic: runs once the generator (hiface_jax.synthetic) exists ---------------------------------------
 
 
-def test_synthetic_round_trip_and_chunking(tmp_path):
-    synthetic = pytest.importorskip("hiface_jax.synthetic")
+def test_synthetic_round_trip_and_chunking(tmp_path, small_synthetic_config):
+    import dataclasses
+
+    from hiface_jax import synthetic
     from hiface_jax.datasets import hiface_synthetic
 
     num = 5
-    expected = synthetic.generate(synthetic.SyntheticConfig(seed=4), 0, num)
-    for chunk_size in (2, 5):  # the data must not depend on the chunking
-        config = hiface_synthetic.synthetic_builder_config(num, chunk_size=chunk_size, seed=4)
-        assert config.name == "n5_seed4"
+    expected = synthetic.generate(small_synthetic_config, 0, num)
+    fields = {k: v for k, v in dataclasses.asdict(small_synthetic_config).items() if k != "seed"}
+    for chunk_size in (2, 5):  # the data must not depend on the chunking (beyond float rounding)
+        config = hiface_synthetic.synthetic_builder_config(num, chunk_size=chunk_size, seed=7, **fields)
         data_dir = tmp_path / f"chunk{chunk_size}"
         hiface_synthetic.HifaceSynthetic(config=config, data_dir=str(data_dir)).download_and_prepare()
         batches = list(
             data_loader.make_loader(
-                data_loader.open_source(str(data_dir), "hiface_synthetic/n5_seed4"), batch_size=1, shuffle=False
+                data_loader.open_source(str(data_dir), f"hiface_synthetic/{config.name}"), batch_size=1, shuffle=False
             )
         )
         assert len(batches) == num
-        # Shards are ordered by key hash: find each record's sample index by its image.
+        # Shards are ordered by key hash: find each record's sample index by its identity code.
+        found = set()
         for batch in batches:
-            (index,) = [i for i in range(num) if np.array_equal(expected["image"][i], batch["image"][0])]
+            index = int(np.argmin([np.abs(expected["identity"][i] - batch["identity"][0]).max() for i in range(num)]))
+            found.add(index)
             for key, value in expected.items():
-                stored = batch[key][0]
+                stored = np.asarray(batch[key][0])
                 want = value[index] / 255.0 if key == "mask" else value[index]
-                np.testing.assert_array_equal(stored, want, err_msg=key)
+                if key == "mask":
+                    assert (np.abs(stored - want) > 0).mean() < 2e-3, key
+                elif key == "image":  # a silhouette pixel may flip under another rounding
+                    assert (np.abs(stored.astype(int) - want.astype(int)) > 1).mean() < 2e-3, key
+                else:
+                    np.testing.assert_allclose(stored, want, rtol=1e-4, atol=1e-5, err_msg=key)
+        assert found == set(range(num))
