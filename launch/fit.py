@@ -18,26 +18,13 @@ exit status is the number of photos that failed (0: all fitted), at most 100.
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import matplotlib
+from absl import app, flags
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from hiface_jax import albedo as albedo_lib  # noqa: E402
-from hiface_jax import face_model as fm  # noqa: E402
-from hiface_jax import face_render, fitting, image_io, mesh_io, preprocess  # noqa: E402
-from hiface_jax import landmark_detector as ld  # noqa: E402
-from hiface_jax.ict_facekit import FaceModelSourceError  # noqa: E402
+from hiface_jax import fitting, image_io
+from hiface_jax.photo_fit import fit_photos
 
 _INPUT = flags.DEFINE_string("input", None, "A photo or a folder of photos.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -45,101 +32,14 @@ _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
 _SIZE = flags.DEFINE_integer("size", 224, "Crop and render resolution.")
 _BATCH = flags.DEFINE_integer("batch", 4, "Faces fitted together.")
 _LM_STEPS = flags.DEFINE_integer("landmark_steps", fitting.FitConfig.landmark_steps, "Landmark-stage steps.")
-_PH_STEPS = flags.DEFINE_integer("photometric_steps", fitting.FitConfig.photometric_steps, "Photometric-stage steps (0 skips it).")
-_ALBEDO_RES = 256
-
-
-def _collect_faces(paths: list[Path], size: int) -> tuple[list[preprocess.FaceCrop], dict[Path, str]]:
-    """Detects and crops every face; returns the crops and, per failed photo, why."""
-    crops, failures = [], {}
-    with ld.FaceLandmarkDetector() as detector:
-        for path in tqdm(paths, desc="detecting faces", unit="photo"):
-            try:
-                crops += preprocess.preprocess_file(path, detector, size=size)
-            except (image_io.ImageReadError, ld.NoFaceFoundError) as e:
-                failures[path] = str(e)
-                tqdm.write(f"skipped {path}: {e}")
-    return crops, failures
-
-
-def _stack(crops: list[preprocess.FaceCrop]) -> dict[str, jnp.ndarray]:
-    images = np.stack([c.image for c in crops]).astype(np.float32) / 255.0
-    return {
-        "images": jnp.asarray(albedo_lib.srgb_to_linear(images), jnp.float32),
-        "masks": jnp.asarray(np.stack([c.mask for c in crops]), jnp.float32),
-        "landmarks": jnp.asarray(np.stack([c.landmarks_68 for c in crops]), jnp.float32),
-    }
-
-
-def _to_uint8(linear: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(albedo_lib.linear_to_srgb(jnp.asarray(linear))) * 255).astype(np.uint8)
-
-
-def _draw_points(image: np.ndarray, points: np.ndarray, colour) -> np.ndarray:
-    out = image.copy()
-    h, w = out.shape[:2]
-    for x, y in points:
-        i, j = int(y), int(x)  # pixel (i, j) spans [j, j+1) x [i, i+1)
-        out[max(i - 1, 0) : min(i + 2, h), max(j - 1, 0) : min(j + 2, w)] = colour
-    return out
-
-
-def _write_face(out: Path, crop, model, full, p: fitting.FaceParams, k: int, rendered, history, layout, cam):
-    """Writes one face's files. ``p`` and ``rendered`` hold this face at index k."""
-    out.mkdir(parents=True, exist_ok=True)
-    pick = lambda tree: jax.tree.map(lambda x: np.asarray(x[k]), tree)
-    q = pick(p)
-    verts_full = np.asarray(fm.shape(full, q.identity, q.expression))
-    mesh_io.write_obj(out / "mesh.obj", verts_full, np.asarray(full.triangles), np.asarray(full.uv_coords), np.asarray(full.uv_triangles))
-    albedo = np.asarray(fitting.albedo_of(jax.tree.map(lambda x: jnp.asarray(x)[None], q), layout))[0]
-    skin_v = np.asarray(fm.shape(model, q.identity, q.expression))
-    mesh_io.write_obj(
-        out / "skin.obj", skin_v, np.asarray(model.triangles), np.asarray(model.uv_coords), np.asarray(model.uv_triangles),
-        mesh_io.Maps(albedo=_to_uint8(albedo) / 255.0),
-    )
-    fitted = np.asarray(fitting.project_landmarks(model, jax.tree.map(lambda x: jnp.asarray(x)[None], q), cam))[0]
-    to_orig = crop.crop_to_original
-    orig = lambda pts: pts @ to_orig[:2, :2].T + to_orig[:2, 2]
-    (out / "landmarks.json").write_text(json.dumps({
-        "convention": "pixels of the original photo; (0, 0) is the top-left corner, pixel centres at +0.5",
-        "source": str(crop.source),
-        "fitted_68": np.round(orig(fitted), 3).tolist(),
-        "detected_68": np.round(orig(np.asarray(crop.landmarks_68)), 3).tolist(),
-    }, indent=1))
-    (out / "coefficients.json").write_text(json.dumps({
-        "units": "cm; camera space: x right, y up, camera looking down -z",
-        "identity": q.identity.round(6).tolist(),
-        "expression": {n: round(float(w), 6) for n, w in zip(model.expression_names, q.expression)},
-        "rotation_axis_angle": q.rotation.round(6).tolist(),
-        "translation": q.translation.round(4).tolist(),
-        "sh": q.sh.round(6).tolist(),
-        "albedo": {"base": q.albedo_base.tolist(), "lips": q.albedo_lips.tolist(), "brows": q.albedo_brows.tolist(), "grid": q.albedo_grid.tolist()},
-        "camera": {"image_size": cam.image_size, "fov_degrees": cam.fov_degrees},
-        "crop_to_original": np.asarray(to_orig).tolist(),
-    }, indent=1))
-    photo = crop.image
-    render = _to_uint8(rendered["image"][k])
-    mask = np.asarray(rendered["mask"][k])[..., None]
-    blend = np.round(photo * (1 - 0.6 * mask) + render * 0.6 * mask).astype(np.uint8)
-    normals = np.round((np.asarray(rendered["normals"][k]) * 0.5 + 0.5) * mask * 255).astype(np.uint8)
-    marks = _draw_points(_draw_points(photo, crop.landmarks_68, (0, 255, 0)), fitted, (255, 0, 0))
-    import imageio.v3 as iio
-
-    iio.imwrite(out / "overlay.png", np.concatenate([photo, marks, render, blend, normals], axis=1))
-    fig, axes = plt.subplots(1, len(history), figsize=(6 * len(history), 4), squeeze=False)
-    for ax, (stage, terms) in zip(axes[0], history.items()):
-        for name, values in terms.items():
-            ax.semilogy(np.maximum(np.asarray(values), 1e-12), label=name)
-        ax.set(title=f"{stage} stage", xlabel="step", ylabel="weighted loss (batch mean)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=80)
-    plt.close(fig)
+_PH_STEPS = flags.DEFINE_integer(
+    "photometric_steps", fitting.FitConfig.photometric_steps, "Photometric-stage steps (0 skips it)."
+)
 
 
 def main(argv) -> int:
     del argv
-    src, out = Path(_INPUT.value), Path(_OUTPUT.value)
+    src = Path(_INPUT.value)
     if not src.exists():
         print(f"error: input {src} does not exist", file=sys.stderr)
         return 100
@@ -147,68 +47,8 @@ def main(argv) -> int:
     if not paths:
         print(f"error: no images in {src}", file=sys.stderr)
         return 100
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        full = fm.load_face_model(_ICT.value)
-    except FaceModelSourceError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 100
-    except OSError as e:
-        print(f"error: cannot create output folder {out}: {e}", file=sys.stderr)
-        return 100
-    model = full.submesh()
-    cam = fitting.FitCamera(_SIZE.value)
-    cfg = fitting.FitConfig(landmark_steps=_LM_STEPS.value, photometric_steps=_PH_STEPS.value)
-    renderer = face_render.make_renderer(model, cam.image_size, cam.fov_degrees)
-    layout = albedo_lib.albedo_layout(
-        np.asarray(model.uv_coords), np.asarray(model.uv_triangles), np.asarray(model.triangles),
-        np.asarray(model.landmark_indices), model.num_vertices, _ALBEDO_RES,
-    )
-    t0 = time.perf_counter()
-    crops, failures = _collect_faces(paths, cam.image_size)
-    t_detect = time.perf_counter() - t0
-    weights = jnp.asarray(ld.IBUG68_WEIGHTS, jnp.float32)
-    fitted_faces = 0
-    times = {"landmark": 0.0, "photometric": 0.0}
-    for start in tqdm(range(0, len(crops), _BATCH.value), desc="fitting", unit="batch"):
-        batch = crops[start : start + _BATCH.value]
-        padded = batch + [batch[-1]] * (_BATCH.value - len(batch))  # fixed shapes: one compilation
-        data = _stack(padded)
-        t = time.perf_counter()
-        params, h_lm = fitting.fit_landmarks(model, data["landmarks"], cam, cfg, weights)
-        jax.block_until_ready(params)
-        times["landmark"] += time.perf_counter() - t
-        history = {"landmark": h_lm}
-        if cfg.photometric_steps > 0:
-            t = time.perf_counter()
-            params, h_ph = fitting.fit_photometric(model, data["images"], data["masks"], data["landmarks"], params, renderer, layout, cfg, weights)
-            jax.block_until_ready(params)
-            times["photometric"] += time.perf_counter() - t
-            history["photometric"] = h_ph
-        rendered = fitting.render_params(model, params, renderer, layout, data["images"])
-        if int(np.max(rendered["overflow"])) > 0:
-            raise rendering_overflow(rendered["overflow"])
-        for k, crop in enumerate(batch):
-            name = Path(crop.source).stem + f"_face{sum(Path(c.source) == Path(crop.source) for c in crops[: start + k])}"
-            finite = all(np.isfinite(np.asarray(x[k])).all() for x in jax.tree.leaves(params))
-            if not finite:
-                failures[Path(crop.source)] = "fit diverged (non-finite parameters)"
-                tqdm.write(f"failed {crop.source}: fit diverged")
-                continue
-            _write_face(out / name, crop, model, full, params, k, rendered, history, layout, cam)
-            fitted_faces += 1
-    n = max(len(crops), 1)
-    print(f"\nfitted {fitted_faces} face(s) from {len(paths) - len(failures)} of {len(paths)} photo(s) into {out}")
-    print(f"time per face: detection {t_detect / max(len(paths), 1):.2f} s/photo, landmark stage {times['landmark'] / n:.2f} s, photometric stage {times['photometric'] / n:.2f} s")
-    for path, why in failures.items():
-        print(f"  failed: {path}: {why}")
-    return min(len(failures), 100)
-
-
-def rendering_overflow(counts) -> RuntimeError:
-    return RuntimeError(
-        f"the rasterizer's tile capacity overflowed ({np.asarray(counts).tolist()} pairs dropped); "
-        "raise face_render.FaceRenderer.raster (rendering.RasterConfig tile_capacity / pair_capacity)"
+    return fit_photos(
+        paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value, _LM_STEPS.value, _PH_STEPS.value
     )
 
 

@@ -1,12 +1,15 @@
-"""Quickstart: a random face with a random expression, written as files people open.
+"""Quickstart: the project end to end on what ships with it.
 
-    python -m launch.quickstart --output out/quickstart [--seed 0] [--ict-dir PATH]
+    python -m launch.quickstart --output out/quickstart [--seed 0] [--ict_dir PATH] [--nofit]
 
-Writes into the output folder:
+1. A random face with a random expression, written as files people open. Into the
+   output folder:
   face.obj / face.mtl / face_albedo.png / face_normal.png   coarse skin mesh with UVs and maps
   face.ply, face.glb                                         the same mesh for MeshLab / glTF viewers
   tension.png                                                the expression's mesh tension in UV space
   coefficients.json                                          identity, expression (by ARKit name), seed
+2. The photo-to-3D fit (``launch.fit``) of a public-domain photo that ships inside
+   scikit-image (``astronaut.png``, Eileen Collins, NASA) into ``<output>/fit/``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from absl import app, flags
 
 from hiface_jax import face_model as fm
 from hiface_jax import mesh_io, tension, uv
+from hiface_jax.photo_fit import fit_photos
 from hiface_jax.ict_facekit import FaceModelSourceError
 from rendering.normals import vertex_normals
 
@@ -32,6 +36,14 @@ _ICT = flags.DEFINE_string(
 )
 _UV_RES = flags.DEFINE_integer("uv_resolution", 512, "Resolution of the UV maps.")
 _NUM_EXPR = flags.DEFINE_integer("num_active_expressions", 3, "How many expression shapes are active.")
+_FIT = flags.DEFINE_bool("fit", True, "Also fit the astronaut photo shipped in scikit-image.")
+
+
+def astronaut_photo() -> Path:
+    """Path of scikit-image's public-domain astronaut photo (inside the installed package)."""
+    import skimage
+
+    return Path(skimage.__file__).parent / "data" / "astronaut.png"
 
 
 def random_coefficients(key: jax.Array, model: fm.FaceModel, num_active: int) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -104,7 +116,10 @@ def main(argv: list[str]) -> int:
     print(f"tension: min {float(t.min()):+.3f} (stretched), max {float(t.max()):+.3f} (compressed)")
     for p in written:
         print(f"wrote {p}")
-    return 0
+    if not _FIT.value:
+        return 0
+    print(f"\nfitting {astronaut_photo()} (launch.fit) into {out / 'fit'}")
+    return fit_photos([astronaut_photo()], out / "fit", _ICT.value)
 
 
 if __name__ == "__main__":

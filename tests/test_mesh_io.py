@@ -97,7 +97,7 @@ def test_unwritable_output_and_bad_arrays(tmp_path, skin):
 def test_quickstart_writes_files_trimesh_opens(tmp_path, coarse_model):
     out = tmp_path / "qs"
     proc = subprocess.run(
-        [sys.executable, "-m", "launch.quickstart", "--output", str(out), "--seed", "3", "--uv_resolution", "128"],
+        [sys.executable, "-m", "launch.quickstart", "--output", str(out), "--seed", "3", "--uv_resolution", "128", "--nofit"],
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
