@@ -30,18 +30,17 @@ import numpy as np
 
 from rendering import topology as _topology
 from rendering._sharding import batch_parallel
-from rendering.raster import Fragments
+from rendering.raster import Fragments, edge_planes
+from rendering.texture import _weighted_sum
 
 
 def _edge_planes(clip_vertices, triangles, tri_ids):
-    """Homogeneous edge-function coefficients (B, ..., 3, 3) of the given triangles,
-    sign-normalised so that inside is >= 0, and the sign of det (facing)."""
+    """Edge-function coefficients (B, ..., 3, 3) of the given triangles, sign-normalised
+    so that inside is >= 0, and that sign (+-1, the facing) (B, ...)."""
     vidx = jnp.asarray(triangles, jnp.int32)[jnp.maximum(tri_ids, 0)]
-    v = jax.vmap(lambda c, i: c[i])(clip_vertices, vidx)[..., (0, 1, 3)]
-    h0, h1, h2 = v[..., 0, :], v[..., 1, :], v[..., 2, :]
-    e = jnp.stack([jnp.cross(h1, h2), jnp.cross(h2, h0), jnp.cross(h0, h1)], axis=-2)
-    det = jnp.sum(h0 * e[..., 0, :], -1)
-    s = jnp.where(det < 0, -1.0, 1.0)
+    v = jax.vmap(lambda c, i: c[i])(clip_vertices, vidx)
+    e, det = edge_planes(v)
+    s = jnp.where(det < 0, -1.0, 1.0).astype(e.dtype)
     return e * s[..., None, None], s
 
 
@@ -75,67 +74,91 @@ def antialias(
 @jax.jit
 def _antialias(image, fragments, clip_vertices, triangles, neighbors):
     b, h, w = fragments.triangle_id.shape
+    dtype = image.dtype
     ids = fragments.triangle_id
     depth = jnp.where(ids >= 0, jax.lax.stop_gradient(fragments.ndc_depth), jnp.inf)
-    # Facing of every triangle (stop-gradient; only used to classify edges).
-    planes_all, facing = _edge_planes(jax.lax.stop_gradient(clip_vertices), triangles,
-                                      jnp.broadcast_to(jnp.arange(triangles.shape[0]), (b, triangles.shape[0])))
-    del planes_all
-    x = (jnp.arange(w, dtype=image.dtype) + 0.5) * (2.0 / w) - 1.0
-    y = 1.0 - (jnp.arange(h, dtype=image.dtype) + 0.5) * (2.0 / h)
-    px = jnp.broadcast_to(x[None, :], (h, w))
-    py = jnp.broadcast_to(y[:, None], (h, w))
+    # Per-triangle edge planes, sign-normalised (inside >= 0), and facing: one table,
+    # differentiable, gathered per pixel pair below.
+    planes_all, det = edge_planes(clip_vertices[:, triangles])  # (B, F, 3, 3), (B, F)
+    sign = jax.lax.stop_gradient(jnp.where(det < 0, -1.0, 1.0).astype(dtype))
+    table = (planes_all * sign[..., None, None]).reshape(b, -1, 9)
+    x = (jnp.arange(w, dtype=dtype) + 0.5) * (2.0 / w) - 1.0
+    y = 1.0 - (jnp.arange(h, dtype=dtype) + 0.5) * (2.0 / h)
 
-    def pair_deltas(axis):
-        """Colour deltas for pairs (p, q = p + 1 along ``axis``): (dp, dq) images."""
-        sl_p = [slice(None)] * 3
-        sl_q = [slice(None)] * 3
-        sl_p[axis + 1] = slice(0, -1)
-        sl_q[axis + 1] = slice(1, None)
-        sl_p, sl_q = tuple(sl_p), tuple(sl_q)
-        ia, ib = ids[sl_p], ids[sl_q]
-        da, db = depth[sl_p], depth[sl_q]
+    def pair_weights(axis):
+        """Blend weights (alpha_p, alpha_q) for pairs (p, q = p + 1 along image ``axis``
+        (1 rows, 2 columns)): p gains alpha_p (c_q - c_p), q gains alpha_q (c_p - c_q)."""
+        n = ids.shape[axis]
+        ia, ib = jax.lax.slice_in_dim(ids, 0, n - 1, axis=axis), jax.lax.slice_in_dim(ids, 1, n, axis=axis)
+        da, db = jax.lax.slice_in_dim(depth, 0, n - 1, axis=axis), jax.lax.slice_in_dim(depth, 1, n, axis=axis)
         a_front = da <= db
         front = jnp.where(a_front, ia, ib)
+        fsafe = jnp.maximum(front, 0)
         active = (ia != ib) & (front >= 0)
-        planes, fsign = _edge_planes(clip_vertices, triangles, front)  # (B, h', w', 3, 3)
-        pa = jnp.stack([px[sl_p[1:]], py[sl_p[1:]], jnp.ones_like(px[sl_p[1:]])], -1)
-        pb = jnp.stack([px[sl_q[1:]], py[sl_q[1:]], jnp.ones_like(px[sl_q[1:]])], -1)
-        pf = jnp.where(a_front[..., None], pa, pb)  # front pixel centre
-        po = jnp.where(a_front[..., None], pb, pa)
-        ef = jnp.sum(planes * pf[..., None, :], -1)  # (B, h', w', 3)
-        eo = jnp.sum(planes * po[..., None, :], -1)
-        crosses = (ef >= 0) & (eo < 0)
-        denom = jnp.where(crosses, ef - eo, 1.0)
-        t_k = jnp.where(crosses, ef / denom, jnp.inf)
-        k = jnp.argmin(jax.lax.stop_gradient(t_k), -1)
-        t = jnp.take_along_axis(t_k, k[..., None], -1)[..., 0]
-        has_edge = jnp.any(crosses, -1)
+        planes = jax.vmap(lambda t, i: t[i])(table, fsafe)  # (B, h', w', 9)
+        fsign = jax.vmap(lambda s_, i: s_[i])(sign, fsafe)
+        if axis == 2:  # horizontal pairs: same row, columns i and i + 1
+            xa, xb = x[None, None, :-1], x[None, None, 1:]
+            ya = yb = y[None, :, None]
+        else:
+            xa = xb = x[None, None, :]
+            ya, yb = y[None, :-1, None], y[None, 1:, None]
+        xf, yf = jnp.where(a_front, xa, xb), jnp.where(a_front, ya, yb)  # front pixel centre
+        xo, yo = jnp.where(a_front, xb, xa), jnp.where(a_front, yb, ya)
+        # Per edge k: value at the front and the other centre, and the crossing t_k.
+        # (Components written out: tiny minor-axis reductions are slow on XLA:CPU.)
+        t = jnp.full(front.shape, jnp.inf, dtype)
+        kA = jnp.zeros(front.shape, dtype)
+        kB = jnp.zeros(front.shape, dtype)
+        k_sel = jnp.full(front.shape, -1, jnp.int32)
+        for k in range(3):
+            a_, b_, c_ = planes[..., 3 * k], planes[..., 3 * k + 1], planes[..., 3 * k + 2]
+            ef = a_ * xf + b_ * yf + c_
+            eo = a_ * xo + b_ * yo + c_
+            crosses = (ef >= 0) & (eo < 0)
+            tk = jnp.where(crosses, ef / jnp.where(crosses, ef - eo, 1.0), jnp.inf)
+            better = jax.lax.stop_gradient(tk) < jax.lax.stop_gradient(t)
+            t = jnp.where(better, tk, t)
+            kA = jnp.where(better, a_, kA)
+            kB = jnp.where(better, b_, kB)
+            k_sel = jnp.where(better, k, k_sel)
+        has_edge = k_sel >= 0
         # Steepness: horizontal pairs take edges whose normal is mostly along x.
-        coef = jnp.take_along_axis(planes, k[..., None, None], -2)[..., 0, :]
-        gx = jnp.abs(coef[..., 0]) * (2.0 / w)
-        gy = jnp.abs(coef[..., 1]) * (2.0 / h)
-        steep_ok = (gx >= gy) if axis == 1 else (gy > gx)
+        gx = jnp.abs(kA) * (2.0 / w)
+        gy = jnp.abs(kB) * (2.0 / h)
+        steep_ok = (gx >= gy) if axis == 2 else (gy > gx)
         # Silhouette: boundary edge, or the neighbour across it faces the other way.
-        nb = neighbors[jnp.maximum(front, 0)]
-        nb_k = jnp.take_along_axis(nb, k[..., None], -1)[..., 0]
-        nb_face = jax.vmap(lambda fc, i: fc[i])(facing, jnp.maximum(nb_k, 0))
+        nb = neighbors[fsafe]  # (B, h', w', 3)
+        nb_k = jnp.where(k_sel == 0, nb[..., 0], jnp.where(k_sel == 1, nb[..., 1], nb[..., 2]))
+        nb_face = jax.vmap(lambda s_, i: s_[i])(sign, jnp.maximum(nb_k, 0))
         silhouette = (nb_k < 0) | (nb_face != fsign)
         use = active & has_edge & steep_ok & silhouette
         t = jnp.where(use, t, 0.5)
-        ca, cb = image[sl_p], image[sl_q]
-        cf = jnp.where(a_front[..., None], ca, cb)
-        co = jnp.where(a_front[..., None], cb, ca)
         # Edge inside the other pixel: it takes (t - 0.5) of the front colour;
         # edge inside the front pixel: it takes (0.5 - t) of the other colour.
-        to_other = jnp.maximum(t - 0.5, 0.0)[..., None] * (cf - co)
-        to_front = jnp.maximum(0.5 - t, 0.0)[..., None] * (co - cf)
-        d_a = jnp.where(a_front[..., None], to_front, to_other)
-        d_b = jnp.where(a_front[..., None], to_other, to_front)
-        pad_a = [(0, 0)] * 4
-        pad_b = [(0, 0)] * 4
-        pad_a[axis + 1] = (0, 1)
-        pad_b[axis + 1] = (1, 0)
-        return jnp.pad(d_a, pad_a) + jnp.pad(d_b, pad_b)
+        into_other = jnp.maximum(t - 0.5, 0.0)
+        into_front = jnp.maximum(0.5 - t, 0.0)
+        return jnp.where(a_front, into_front, into_other), jnp.where(a_front, into_other, into_front)
 
-    return image + pair_deltas(1) + pair_deltas(0)
+    # Materialise the per-pixel weights before touching colour channels; otherwise
+    # XLA fuses (and recomputes) all of the above once per channel and neighbour
+    # (3x slower on CPU). A conditional is a fusion boundary that XLA keeps
+    # (optimization_barrier is dropped before fusion on CPU); its predicate is always true.
+    (ha, hb), (va, vb) = jax.lax.cond(
+        jnp.any(ids >= -1),
+        lambda: (pair_weights(2), pair_weights(1)),
+        lambda: jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: (pair_weights(2), pair_weights(1)))),
+    )
+    # Each pixel moves toward its right / left / lower / upper neighbour by a weight.
+    w_right = jnp.pad(ha, ((0, 0), (0, 0), (0, 1)))
+    w_left = jnp.pad(hb, ((0, 0), (0, 0), (1, 0)))
+    w_down = jnp.pad(va, ((0, 0), (0, 1), (0, 0)))
+    w_up = jnp.pad(vb, ((0, 0), (1, 0), (0, 0)))
+    right = jnp.concatenate([image[:, :, 1:], image[:, :, -1:]], axis=2)
+    left = jnp.concatenate([image[:, :, :1], image[:, :, :-1]], axis=2)
+    down = jnp.concatenate([image[:, 1:], image[:, -1:]], axis=1)
+    up = jnp.concatenate([image[:, :1], image[:, :-1]], axis=1)
+    keep = 1.0 - w_right - w_left - w_down - w_up
+    # Per channel (see texture._weighted_sum): keeps the weight gradients free of
+    # tiny-axis reductions.
+    return _weighted_sum([keep, w_right, w_left, w_down, w_up], [image, right, left, down, up])

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 
 from rendering._sharding import batch_parallel
 
-from rendering.raster import Fragments
+from rendering.raster import Fragments, edge_planes
+from rendering.texture import _weighted_sum
 
 
 def _corner_values(attributes, triangles, triangle_id):
@@ -41,7 +42,10 @@ def interpolate(attributes: jnp.ndarray, fragments: Fragments, triangles: jnp.nd
     if attributes.ndim not in (2, 3):
         raise ValueError(f"attributes must be (N, C) or (B, N, C), got shape {tuple(attributes.shape)}")
     corners = _corner_values(attributes, triangles, fragments.triangle_id)
-    out = jnp.einsum("bhwk,bhwkc->bhwc", fragments.barycentrics.astype(corners.dtype), corners)
+    b = fragments.barycentrics.astype(corners.dtype)
+    # Written out per corner and channel: an einsum (or a broadcast weight) becomes a
+    # tiny-axis dot / reduction in the gradient, which XLA:CPU runs very slowly.
+    out = _weighted_sum([b[..., k] for k in range(3)], [corners[..., k, :] for k in range(3)])
     return jnp.where((fragments.triangle_id >= 0)[..., None], out, 0.0)
 
 
@@ -60,19 +64,24 @@ def barycentric_derivatives(clip_vertices: jnp.ndarray, triangles: jnp.ndarray, 
     b, h, w = fragments.triangle_id.shape
     tid = jnp.maximum(fragments.triangle_id, 0)
     vidx = jnp.asarray(triangles, jnp.int32)[tid]
-    v = jax.vmap(lambda c, i: c[i])(clip_vertices, vidx)[..., (0, 1, 3)]  # (B, H, W, 3, 3)
-    h0, h1, h2 = v[..., 0, :], v[..., 1, :], v[..., 2, :]
-    planes = jnp.stack([jnp.cross(h1, h2), jnp.cross(h2, h0), jnp.cross(h0, h1)], axis=-2)  # (..., 3, 3)
+    v = jax.vmap(lambda c, i: c[i])(clip_vertices, vidx)  # (B, H, W, 3, 4)
+    planes, _ = edge_planes(v)  # (..., 3, 3)
     # e_i = A x + B y + C with NDC x, y; b_i = e_i / S, S = sum e.
-    e = jnp.sum(planes * jnp.stack([_ndc_grid(h, w)[..., 0], _ndc_grid(h, w)[..., 1], jnp.ones((h, w))], -1)[:, :, None, :], -1)
-    s = jnp.sum(e, -1, keepdims=True)
+    grid = _ndc_grid(h, w)
+    gx, gy = grid[None, :, :, 0], grid[None, :, :, 1]
+    # Per-corner components written out (see interpolate).
+    e = [planes[..., k, 0] * gx + planes[..., k, 1] * gy + planes[..., k, 2] for k in range(3)]
+    s = e[0] + e[1] + e[2]
     s = jnp.where(s == 0, 1.0, s)
-    da = planes[..., 0] - e / s * jnp.sum(planes[..., 0], -1, keepdims=True)
-    db = planes[..., 1] - e / s * jnp.sum(planes[..., 1], -1, keepdims=True)
-    ddx = da / s * (2.0 / w)  # d/d column
-    ddy = -db / s * (2.0 / h)  # d/d row (rows go down, NDC y up)
-    out = jnp.stack([ddx, ddy], -1)
-    return jnp.where((fragments.triangle_id >= 0)[..., None, None], out, 0.0)
+    sa = planes[..., 0, 0] + planes[..., 1, 0] + planes[..., 2, 0]
+    sb = planes[..., 0, 1] + planes[..., 1, 1] + planes[..., 2, 1]
+    covered = fragments.triangle_id >= 0
+    rows = []
+    for k in range(3):
+        ddx = (planes[..., k, 0] - e[k] / s * sa) / s * (2.0 / w)  # d/d column
+        ddy = -(planes[..., k, 1] - e[k] / s * sb) / s * (2.0 / h)  # d/d row (rows go down, NDC y up)
+        rows.append(jnp.stack([jnp.where(covered, ddx, 0.0), jnp.where(covered, ddy, 0.0)], -1))
+    return jnp.stack(rows, -2)
 
 
 @batch_parallel
@@ -82,7 +91,9 @@ def interpolate_derivatives(
 ) -> jnp.ndarray:
     """Screen-space derivatives of interpolated attributes: (B, H, W, C, 2) (per column, per row)."""
     corners = _corner_values(jnp.asarray(attributes), triangles, fragments.triangle_id)
-    return jnp.einsum("bhwkd,bhwkc->bhwcd", bary_derivatives.astype(corners.dtype), corners)
+    d = bary_derivatives.astype(corners.dtype)
+    values = [corners[..., k, :] for k in range(3)]
+    return jnp.stack([_weighted_sum([d[..., k, j] for k in range(3)], values) for j in range(2)], -1)
 
 
 def _ndc_grid(h: int, w: int) -> jnp.ndarray:

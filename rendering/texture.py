@@ -99,8 +99,8 @@ def _bilinear_level(texels, shapes, level, uv):
     y = (1.0 - uv[..., 1]) * hs - 0.5
     x0 = jnp.floor(x)
     y0 = jnp.floor(y)
-    fx = (x - x0)[..., None]
-    fy = (y - y0)[..., None]
+    fx = x - x0
+    fy = y - y0
     x0 = x0.astype(jnp.int32)
     y0 = y0.astype(jnp.int32)
 
@@ -109,9 +109,22 @@ def _bilinear_level(texels, shapes, level, uv):
         yy = jnp.clip(yy, 0, hs - 1)
         return texels[off + yy * ws + xx]
 
-    top = tap(y0, x0) * (1 - fx) + tap(y0, x0 + 1) * fx
-    bot = tap(y0 + 1, x0) * (1 - fx) + tap(y0 + 1, x0 + 1) * fx
-    return top * (1 - fy) + bot * fy
+    taps = [tap(y0, x0), tap(y0, x0 + 1), tap(y0 + 1, x0), tap(y0 + 1, x0 + 1)]
+    weights = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
+    return _weighted_sum(weights, taps)
+
+
+def _weighted_sum(weights, values):
+    """sum_k weights[k][..., None] * values[k], channel by channel for few channels.
+
+    Broadcasting a per-pixel weight over channels makes its gradient a reduction
+    over a tiny minor axis, which XLA:CPU runs very slowly; per-channel products
+    turn it into plain adds.
+    """
+    channels = values[0].shape[-1]
+    if channels > 16:
+        return sum(w[..., None] * v for w, v in zip(weights, values))
+    return jnp.stack([sum(w * v[..., c] for w, v in zip(weights, values)) for c in range(channels)], -1)
 
 
 @batch_parallel
@@ -154,22 +167,22 @@ def _sample(texels, shapes, uv, uv_derivatives, lod_bias):
     if uv_derivatives is None:
         level = jnp.zeros(uv.shape[:-1], jnp.int32)
         lo = hi = level
-        frac = jnp.zeros(uv.shape[:-1] + (1,), uv.dtype)
+        frac = jnp.zeros(uv.shape[:-1], uv.dtype)
     else:
         d = uv_derivatives * jnp.asarray([tw, th], uv.dtype)[:, None]  # texels per pixel
-        footprint = jnp.maximum(jnp.sum(d[..., 0] ** 2, -1), jnp.sum(d[..., 1] ** 2, -1))
+        footprint = jnp.maximum(d[..., 0, 0] ** 2 + d[..., 1, 0] ** 2, d[..., 0, 1] ** 2 + d[..., 1, 1] ** 2)
         lod = 0.5 * jnp.log2(jnp.maximum(footprint, 1e-12)) + lod_bias
         lod = jnp.clip(lod, 0.0, len(pyr.shapes) - 1)
         lo = jnp.floor(jax.lax.stop_gradient(lod)).astype(jnp.int32)
         hi = jnp.minimum(lo + 1, len(pyr.shapes) - 1)
-        frac = (lod - lo)[..., None]
+        frac = lod - lo
 
     def one(texels, uv_b, lo_b, hi_b, frac_b):
         a = _bilinear_level(texels, pyr.shapes, lo_b, uv_b)
         if uv_derivatives is None:
             return a
         b = _bilinear_level(texels, pyr.shapes, hi_b, uv_b)
-        return a + (b - a) * frac_b
+        return _weighted_sum([1 - frac_b, frac_b], [a, b])
 
     if pyr.texels.ndim == 2:
         return jax.vmap(lambda u, l, h, f: one(pyr.texels, u, l, h, f))(uv, lo, hi, frac)
