@@ -23,11 +23,12 @@ import rendering
 from hiface_jax.face_model import FaceModel
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class FaceRenderer:
     """Static topology and camera for rendering one face model at one resolution.
 
-    Build with ``make_renderer``; hashable fields only where jit needs statics.
+    Build with ``make_renderer``. Compared and hashed by identity (``eq=False``), so one
+    renderer can be a static argument of ``jax.jit`` and is compiled for once.
     """
 
     triangles: np.ndarray
@@ -39,9 +40,6 @@ class FaceRenderer:
     near: float = 10.0
     far: float = 1000.0
     raster: rendering.RasterConfig = rendering.RasterConfig(cull_backfaces=True)
-
-    def __hash__(self) -> int:
-        return id(self)
 
     @property
     def projection(self) -> jnp.ndarray:

@@ -15,6 +15,7 @@ photo cannot separate focal length from distance, so the focal length is not fit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Callable
 
@@ -120,8 +121,10 @@ def initial_params(model: fm.FaceModel, landmarks: np.ndarray, cam: FitCamera, g
     spread2 = np.sqrt(((lmk - lmk.mean(1, keepdims=True)) ** 2).sum(-1).mean(-1))
     depth = cam.focal * spread3 / np.maximum(spread2, 1e-3)
     offset = (lmk.mean(1) - cam.image_size / 2.0) * depth[:, None] / cam.focal
-    translation = np.stack([offset[:, 0], -offset[:, 1], np.zeros(b)], 1) - centre3 + np.stack(
-        [np.zeros(b), np.zeros(b), -depth], 1
+    translation = (
+        np.stack([offset[:, 0], -offset[:, 1], np.zeros(b)], 1)
+        - centre3
+        + np.stack([np.zeros(b), np.zeros(b), -depth], 1)
     )
     zeros = lambda *s: jnp.zeros((b,) + s, jnp.float32)
     return FaceParams(
@@ -154,7 +157,9 @@ def landmark_terms(
 
 def _optimizer(cfg: FitConfig, trainable: tuple[str, ...]) -> optax.GradientTransformation:
     """Adam per field: translation in cm needs a larger step than coefficients."""
-    labels = FaceParams(**{f.name: (f.name if f.name in trainable else "frozen") for f in dataclasses.fields(FaceParams)})
+    labels = FaceParams(
+        **{f.name: (f.name if f.name in trainable else "frozen") for f in dataclasses.fields(FaceParams)}
+    )
     rate = lambda name: cfg.translation_learning_rate if name == "translation" else cfg.learning_rate
     transforms = {name: optax.adam(rate(name)) for name in trainable}
     transforms["frozen"] = optax.set_to_zero()
@@ -191,16 +196,19 @@ def fit_landmarks(
     params: FaceParams | None = None,
 ) -> tuple[FaceParams, dict[str, jnp.ndarray]]:
     """Stage 1: pose, identity and expression from (B, 68, 2) landmarks in crop pixels."""
-    weights = jnp.ones(68) if weights is None else jnp.asarray(weights)
+    weights = jnp.ones(68) if weights is None else jnp.asarray(weights, jnp.float32)
     params = initial_params(model, np.asarray(landmarks), cam, cfg.albedo_grid_size) if params is None else params
-    target = jnp.asarray(landmarks, jnp.float32)
+    return _fit_landmarks(model, jnp.asarray(landmarks, jnp.float32), weights, params, cam, cfg)
 
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _fit_landmarks(model, target, weights, params, cam: FitCamera, cfg: FitConfig):
     def objective(p):
         terms = landmark_terms(model, p, target, weights, cam, cfg)
         return sum(terms.values()), terms
 
     tx = _optimizer(cfg, ("identity", "expression", "rotation", "translation"))
-    return jax.jit(lambda p: run_stage(objective, p, cfg.landmark_steps, tx))(params)
+    return run_stage(objective, params, cfg.landmark_steps, tx)
 
 
 def albedo_of(p: FaceParams, layout: albedo_lib.AlbedoLayout) -> jnp.ndarray:
@@ -234,12 +242,20 @@ def fit_photometric(
       landmarks: (B, 68, 2) crop pixels.
       params: the landmark stage's result.
     """
-    weights = jnp.ones(68) if weights is None else jnp.asarray(weights)
-    cam = FitCamera(renderer.image_size, renderer.fov_degrees)
-    target = jnp.asarray(landmarks, jnp.float32)
+    weights = jnp.ones(68) if weights is None else jnp.asarray(weights, jnp.float32)
     # Start the albedo at the photo's mean colour inside the face mask.
-    mean_colour = jnp.sum(images * face_masks[..., None], (1, 2)) / jnp.maximum(jnp.sum(face_masks, (1, 2)), 1.0)[:, None]
+    mean_colour = (
+        jnp.sum(images * face_masks[..., None], (1, 2)) / jnp.maximum(jnp.sum(face_masks, (1, 2)), 1.0)[:, None]
+    )
     params = params.replace(albedo_base=jnp.clip(mean_colour, 0.02, 1.0))
+    return _fit_photometric(
+        model, images, face_masks, jnp.asarray(landmarks, jnp.float32), weights, params, layout, renderer, cfg
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(7, 8))
+def _fit_photometric(model, images, face_masks, target, weights, params, layout, renderer, cfg: FitConfig):
+    cam = FitCamera(renderer.image_size, renderer.fov_degrees)
 
     def objective(p):
         out = render_params(model, p, renderer, layout, images)  # the photo as background
@@ -251,6 +267,5 @@ def fit_photometric(
         terms["lighting_prior"] = cfg.w_lighting_prior * losses.lighting_prior(p.sh)
         return sum(terms.values()), terms
 
-    trainable = tuple(f.name for f in dataclasses.fields(FaceParams))
-    tx = _optimizer(cfg, trainable)
-    return jax.jit(lambda p: run_stage(objective, p, cfg.photometric_steps, tx))(params)
+    tx = _optimizer(cfg, tuple(f.name for f in dataclasses.fields(FaceParams)))
+    return run_stage(objective, params, cfg.photometric_steps, tx)
