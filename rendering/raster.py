@@ -179,13 +179,21 @@ def _setup(clip: jnp.ndarray, triangles: jnp.ndarray):
       det: (B, F) det[v0 v1 v2] of the homogeneous (x, y, w) corners.
       corners: (B, F, 3, 4) clip-space corners.
     """
-    v = clip[:, triangles]  # (B, F, 3, 4)
+    v = _gather_corners(clip, triangles)  # (B, F, 3, 4)
     e, det = edge_planes(v)  # (B, F, 3, 3), (B, F)
     s = jnp.sign(det)
     edges = e * s[..., None, None]
     safe_det = jnp.where(det == 0, 1.0, det)
     zplane = jnp.einsum("bfi,bfic->bfc", v[..., 2], e) / safe_det[..., None]
     return edges, zplane, det, v
+
+
+def _gather_corners(clip: jnp.ndarray, triangles: jnp.ndarray) -> jnp.ndarray:
+    """(B, V, 4) x (F, 3) -> (B, F, 3, 4): whole-row gathers of a (V, B*4) table,
+    much faster on XLA:CPU than ``clip[:, triangles]``."""
+    b, v, _ = clip.shape
+    rows = jnp.transpose(clip, (1, 0, 2)).reshape(v, b * 4)[triangles]  # (F, 3, B*4)
+    return jnp.transpose(rows.reshape(triangles.shape[0], 3, b, 4), (2, 0, 1, 3))
 
 
 def _screen_bounds(corners: jnp.ndarray, height: int, width: int):
@@ -197,26 +205,31 @@ def _screen_bounds(corners: jnp.ndarray, height: int, width: int):
       (i0, i1, j0, j1) int32 (B, F) inclusive column / row ranges, and a bool
       (B, F) ``nonempty``.
     """
-    d = corners[..., 2] + corners[..., 3]  # z + w >= 0: in front of the near plane
-    pts, ok = [], []
+    # Per component (B, F) arrays: stacking the 6 candidate points and reducing over
+    # them is several times slower on XLA:CPU.
+    cx, cy, cz, cw = ([corners[..., k, c] for k in range(3)] for c in range(4))
+    d = [cz[k] + cw[k] for k in range(3)]  # z + w >= 0: in front of the near plane
+    big = jnp.asarray(1e9, corners.dtype)
+    xmin = ymin = big
+    xmax = ymax = -big
+    any_ok = jnp.zeros(d[0].shape, bool)
     for i in range(3):
-        a, b = corners[..., i, :], corners[..., (i + 1) % 3, :]
-        da, db = d[..., i], d[..., (i + 1) % 3]
-        pts.append(a)
-        ok.append(da >= 0)
-        t = da / jnp.where(da == db, 1.0, da - db)
-        pts.append(a + t[..., None] * (b - a))
-        ok.append((da >= 0) != (db >= 0))
-    pts = jnp.stack(pts, axis=-2)  # (B, F, 6, 4)
-    ok = jnp.stack(ok, axis=-1) & (pts[..., 3] > 0)
-    wsafe = jnp.where(ok, pts[..., 3], 1.0)
-    x = pts[..., 0] / wsafe
-    y = pts[..., 1] / wsafe
-    big = jnp.float32(1e9)
-    xmin = jnp.min(jnp.where(ok, x, big), axis=-1)
-    xmax = jnp.max(jnp.where(ok, x, -big), axis=-1)
-    ymin = jnp.min(jnp.where(ok, y, big), axis=-1)
-    ymax = jnp.max(jnp.where(ok, y, -big), axis=-1)
+        j = (i + 1) % 3
+        t = d[i] / jnp.where(d[i] == d[j], 1.0, d[i] - d[j])
+        candidates = [
+            (cx[i], cy[i], cw[i], d[i] >= 0),
+            (cx[i] + t * (cx[j] - cx[i]), cy[i] + t * (cy[j] - cy[i]), cw[i] + t * (cw[j] - cw[i]),
+             (d[i] >= 0) != (d[j] >= 0)),
+        ]
+        for px_, py_, pw_, ok in candidates:
+            ok = ok & (pw_ > 0)
+            wsafe = jnp.where(ok, pw_, 1.0)
+            x, y = px_ / wsafe, py_ / wsafe
+            xmin = jnp.minimum(xmin, jnp.where(ok, x, big))
+            xmax = jnp.maximum(xmax, jnp.where(ok, x, -big))
+            ymin = jnp.minimum(ymin, jnp.where(ok, y, big))
+            ymax = jnp.maximum(ymax, jnp.where(ok, y, -big))
+            any_ok = any_ok | ok
     # Pixel-centre index ranges (conservative by a small margin), clamped to the image.
     margin = 1e-3
     umin = (xmin + 1) * 0.5 * width
@@ -231,7 +244,7 @@ def _screen_bounds(corners: jnp.ndarray, height: int, width: int):
     j0 = jnp.maximum(j0, 0).astype(jnp.int32)
     i1 = jnp.minimum(i1, width - 1).astype(jnp.int32)
     j1 = jnp.minimum(j1, height - 1).astype(jnp.int32)
-    nonempty = (i0 <= i1) & (j0 <= j1) & jnp.any(ok, axis=-1)
+    nonempty = (i0 <= i1) & (j0 <= j1) & any_ok
     return i0, i1, j0, j1, nonempty
 
 
@@ -299,35 +312,41 @@ def _raster_items(tri, counts, table, tile_size, tiles_x, tiles_y, height, width
     Only non-empty tiles make items, and a tile with n triangles makes
     ceil(n / chunk) of them, so the work follows the real triangle density
     instead of the fullest tile. Items run ``block`` at a time in a
-    ``while_loop`` that stops after the last item; within an item the slots
-    are an unrolled loop that XLA fuses into one pass over the pixels (about
-    10x faster on CPU than an argmin over a (pixels, slots) array).
+    ``while_loop`` that stops after the last item of the fullest image (one
+    scalar trip count for the batch: a per-image count would make ``vmap``
+    select over the whole carry every step); within an item the slots are an
+    unrolled loop that XLA fuses into one pass over the pixels (about 10x faster
+    on CPU than an argmin over a (pixels, slots) array).
 
     Args:
-      tri: (P,) triangle ids sorted by tile; counts: (T,) per tile.
-      table: (F, 12) edge planes (3 x (a, b, c)) and depth plane.
+      tri: (B, P) triangle ids sorted by tile; counts: (B, T) per tile.
+      table: (B, F, 12) edge planes (3 x (a, b, c)) and depth plane.
     Returns:
-      (H, W) int32 nearest triangle id (-1 for none), and int32 overflow
+      (B, H, W) int32 nearest triangle id (-1 for none), and (B,) int32 overflow
       (triangles beyond ``tile_capacity`` in any tile).
     """
-    num_tiles = counts.shape[0]
-    pairs = tri.shape[0]
+    num_tiles = counts.shape[-1]
+    pairs = tri.shape[-1]
     ts = tile_size
     npix = ts * ts
-    kept = jnp.minimum(counts, tile_capacity)
-    tile_start = jnp.cumsum(counts) - counts
-    n_items = (kept + chunk - 1) // chunk
     item_capacity = num_tiles + -(-min(pairs, num_tiles * tile_capacity) // chunk)
     item_capacity = -(-item_capacity // block) * block
-    item_tile, item_chunk, item_valid, total_items = _expand(n_items, item_capacity)
     empty = jnp.asarray([0, 0, -1] * 3 + [0, 0, 2], table.dtype)  # never inside, beyond far
     # Pixel offsets inside a tile (static).
     pcol = jnp.asarray(np.tile(np.arange(ts), ts), jnp.int32)
     prow = jnp.asarray(np.repeat(np.arange(ts), ts), jnp.int32)
     sx, sy = 2.0 / width, 2.0 / height
 
-    def body(carry):
-        b, zout, tout = carry
+    def items(counts):
+        kept = jnp.minimum(counts, tile_capacity)
+        tile_start = jnp.cumsum(counts) - counts
+        n_items = (kept + chunk - 1) // chunk
+        item_tile, item_chunk, item_valid, total_items = _expand(n_items, item_capacity)
+        return kept, tile_start, item_tile, item_chunk, item_valid, total_items
+
+    kept, tile_start, item_tile, item_chunk, item_valid, total_items = jax.vmap(items)(counts)
+
+    def run_block(b, tri, table, kept, tile_start, item_tile, item_chunk, item_valid):
         it = b * block + jnp.arange(block, dtype=jnp.int32)
         t = item_tile[it]
         first = item_chunk[it] * chunk
@@ -353,30 +372,42 @@ def _raster_items(tri, counts, table, tile_size, tiles_x, tiles_y, height, width
             zbest = jnp.where(hit, z, zbest)
             kbest = jnp.where(hit, j, kbest)
         best = jnp.take_along_axis(ids, jnp.maximum(kbest, 0), axis=1)
-        best = jnp.where(kbest >= 0, best, -1)
-        zout = jax.lax.dynamic_update_slice(zout, zbest, (b * block, jnp.int32(0)))
-        tout = jax.lax.dynamic_update_slice(tout, best, (b * block, jnp.int32(0)))
+        return zbest, jnp.where(kbest >= 0, best, -1)
+
+    batched_block = jax.vmap(run_block, in_axes=(None, 0, 0, 0, 0, 0, 0, 0))
+
+    def body(carry):
+        b, zout, tout = carry
+        zb, tb = batched_block(b, tri, table, kept, tile_start, item_tile, item_chunk, item_valid)
+        zero = jnp.int32(0)
+        zout = jax.lax.dynamic_update_slice(zout, zb, (zero, b * block, zero))
+        tout = jax.lax.dynamic_update_slice(tout, tb, (zero, b * block, zero))
         return b + 1, zout, tout
 
-    n_blocks = (jnp.minimum(total_items, item_capacity) + block - 1) // block
+    n_blocks = (jnp.minimum(jnp.max(total_items), item_capacity) + block - 1) // block
+    batch = counts.shape[0]
     init = (
         jnp.int32(0),
-        jnp.full((item_capacity, npix), jnp.inf, table.dtype),
-        jnp.full((item_capacity, npix), -1, jnp.int32),
+        jnp.full((batch, item_capacity, npix), jnp.inf, table.dtype),
+        jnp.full((batch, item_capacity, npix), -1, jnp.int32),
     )
     _, zout, tout = jax.lax.while_loop(lambda c: c[0] < n_blocks, body, init)
-    # Merge the items of each tile: nearest depth, ties to the lower triangle id.
-    pix_w = tiles_x * ts
-    col = (item_tile % tiles_x)[:, None] * ts + pcol[None, :]
-    row = (item_tile // tiles_x)[:, None] * ts + prow[None, :]
-    dest = jnp.where(item_valid[:, None] & (tout >= 0), row * pix_w + col, tiles_y * ts * pix_w).reshape(-1)
-    size = tiles_y * ts * pix_w + 1
-    zbuf = jnp.full((size,), jnp.inf, table.dtype).at[dest].min(zout.reshape(-1))
-    win = jnp.where(zout.reshape(-1) == zbuf[dest], tout.reshape(-1), jnp.iinfo(jnp.int32).max)
-    ids = jnp.full((size,), jnp.iinfo(jnp.int32).max, jnp.int32).at[dest].min(win)[:-1]
-    ids = jnp.where(ids == jnp.iinfo(jnp.int32).max, -1, ids)
-    img = ids.reshape(tiles_y * ts, pix_w)[:height, :width]
-    overflow = jnp.sum(counts - kept)
+
+    def merge(zout, tout, item_tile, item_valid):
+        """Merges the items of each tile: nearest depth, ties to the lower triangle id."""
+        pix_w = tiles_x * ts
+        col = (item_tile % tiles_x)[:, None] * ts + pcol[None, :]
+        row = (item_tile // tiles_x)[:, None] * ts + prow[None, :]
+        dest = jnp.where(item_valid[:, None] & (tout >= 0), row * pix_w + col, tiles_y * ts * pix_w).reshape(-1)
+        size = tiles_y * ts * pix_w + 1
+        zbuf = jnp.full((size,), jnp.inf, table.dtype).at[dest].min(zout.reshape(-1))
+        win = jnp.where(zout.reshape(-1) == zbuf[dest], tout.reshape(-1), jnp.iinfo(jnp.int32).max)
+        ids = jnp.full((size,), jnp.iinfo(jnp.int32).max, jnp.int32).at[dest].min(win)[:-1]
+        ids = jnp.where(ids == jnp.iinfo(jnp.int32).max, -1, ids)
+        return ids.reshape(tiles_y * ts, pix_w)[:height, :width]
+
+    img = jax.vmap(merge)(zout, tout, item_tile, item_valid)
+    overflow = jnp.sum(counts - kept, axis=-1)
     return img, overflow
 
 
@@ -402,16 +433,15 @@ def _visibility_impl(clip, triangles, height, width, config: RasterConfig):
     pairs = config.pairs_for(triangles.shape[0], num_tiles)
     i0, i1, j0, j1, live, table = _prepare(clip, triangles, height, width, config.cull_backfaces)
 
-    def one(i0, i1, j0, j1, live, table):
-        tri, counts, total = _bin(i0, i1, j0, j1, live, ts, tiles_x, num_tiles, pairs)
-        ids, tile_overflow = _raster_items(
-            tri, counts, table, ts, tiles_x, tiles_y, height, width,
-            config.tile_capacity, config.chunk, config.block,
-        )
-        overflow = tile_overflow + jnp.maximum(total - pairs, 0)
-        return ids, overflow.astype(jnp.int32), jnp.max(counts), total
+    def one_bin(i0, i1, j0, j1, live):
+        return _bin(i0, i1, j0, j1, live, ts, tiles_x, num_tiles, pairs)
 
-    return jax.vmap(one)(i0, i1, j0, j1, live, table)
+    tri, counts, total = jax.vmap(one_bin)(i0, i1, j0, j1, live)
+    ids, tile_overflow = _raster_items(
+        tri, counts, table, ts, tiles_x, tiles_y, height, width, config.tile_capacity, config.chunk, config.block
+    )
+    overflow = (tile_overflow + jnp.maximum(total - pairs, 0)).astype(jnp.int32)
+    return ids, overflow, jnp.max(counts, axis=-1), total
 
 
 @batch_parallel
