@@ -111,15 +111,19 @@ def test_cli_fits_good_photos_and_counts_bad_ones(tmp_path, face_model):
     (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (photos / "notes.png").write_text("not an image")
     iio.imwrite(photos / "coffee.png", skimage.data.coffee())
+    iio.imwrite(photos / "tiny.png", skimage.data.astronaut()[::40, ::40])
+    rgba = np.concatenate([skimage.data.astronaut(), np.full((512, 512, 1), 255, np.uint8)], -1)
+    iio.imwrite(photos / "rgba.png", rgba)
+    iio.imwrite(photos / "deep.png", (skimage.data.astronaut()[..., 0].astype(np.uint16) * 257))  # 16-bit grey
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "launch.fit", "--input", str(photos), "--output", str(out), "--size", "64",
          "--batch", "2", "--landmark_steps", "30", "--photometric_steps", "3"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert proc.returncode == 3, proc.stdout + proc.stderr  # corrupt, not an image, faceless
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # corrupt, not an image, faceless, tiny
     assert "Traceback" not in proc.stderr
-    for name in ("astronaut_face0", "grey_face0"):
+    for name in ("astronaut_face0", "grey_face0", "rgba_face0", "deep_face0"):
         d = out / name
         for f in ("mesh.obj", "skin.obj", "coefficients.json", "landmarks.json", "overlay.png", "loss.png"):
             assert (d / f).is_file(), d / f
@@ -131,7 +135,7 @@ def test_cli_fits_good_photos_and_counts_bad_ones(tmp_path, face_model):
     fitted, detected = np.array(lm["fitted_68"]), np.array(lm["detected_68"])
     assert fitted.shape == (68, 2) and np.median(np.linalg.norm(fitted - detected, axis=1)) < 15  # original 512 px photo
     assert iio.imread(out / "astronaut_face0" / "overlay.png").shape == (64, 5 * 64, 3)
-    for bad in ("corrupt.jpg", "notes.png", "coffee.png"):
+    for bad in ("corrupt.jpg", "notes.png", "coffee.png", "tiny.png"):
         assert bad in proc.stdout
 
 
