@@ -18,7 +18,7 @@ from hiface_jax import albedo as albedo_lib
 from hiface_jax import face_model as fm
 from hiface_jax import face_render, fitting, preprocess, rotation, synthetic
 from hiface_jax import landmark_detector as ld
-from hiface_jax.alignment import aligned_error
+from hiface_jax.procrustes import aligned_error
 
 S = 96
 CFG = fitting.FitConfig(landmark_steps=300, photometric_steps=80)
