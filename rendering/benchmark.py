@@ -56,9 +56,25 @@ TEX_RES = 256
 # Scenes.
 
 
+def _ict_face_mesh():
+    """The ICT face-area mesh via ``hiface_jax`` when it is installed and the
+    ICT-FaceKit is available; None otherwise. This optional import is the only
+    place the rendering package touches ``hiface_jax``; the renderer does not."""
+    try:
+        from hiface_jax.face_model import load_face_model
+    except ImportError:
+        return None
+    try:
+        m = load_face_model().submesh("face")
+    except Exception as e:  # noqa: BLE001 - a missing face kit means: use the stand-in
+        print(f"ICT face unavailable ({e}); using an icosphere", file=sys.stderr)
+        return None
+    return np.asarray(m.mean_shape, np.float32), np.asarray(m.triangles, np.int32)
+
+
 def load_meshes(names):
     out = {}
-    face = testing.face_mesh()
+    face = _ict_face_mesh()
     for name in names:
         if name == "face":
             if face is not None:

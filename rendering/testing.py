@@ -60,14 +60,3 @@ def posed_clip(vertices: np.ndarray, poses, view: np.ndarray, proj: np.ndarray, 
         v = (vertices - c) @ rotation(*pose).T
         out.append(np.asarray(camera.transform(v, proj @ view)))
     return np.stack(out).astype(np.float32)
-
-
-def face_mesh():
-    """The ICT face-area mesh ``(vertices (V, 3) cm, triangles (F, 3))``, or None if unavailable."""
-    try:
-        from hiface_jax.face_model import load_face_model
-
-        m = load_face_model().submesh("face")
-        return np.asarray(m.mean_shape, np.float32), np.asarray(m.triangles, np.int32)
-    except Exception:  # noqa: BLE001 - a missing face kit just skips callers
-        return None
