@@ -15,28 +15,18 @@ import platform
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 from flax import nnx
 
 from hiface_jax import detail, detail_basis, expressions
 from hiface_jax import face_model as fm
+from launch.timing import median_seconds
 
 _BATCH = flags.DEFINE_integer("batch", 8, "Faces per batch.")
 _RES = flags.DEFINE_integer("resolution", 256, "UV resolution.")
 _LEVELS = flags.DEFINE_integer("levels", 2, "Subdivision levels of the dense mesh.")
 _JSON = flags.DEFINE_string("json", None, "Also write the figures here.")
-
-
-def _median_time(fn, *args) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(10):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def main(argv):
@@ -63,15 +53,20 @@ def main(argv):
     def maps(sd, static_code, identity, expressive, neutral):
         return sd(static_code, identity, detail.tension_map(geometry, expressive, neutral)).displacement
 
+    normal_map = jax.jit(lambda v, d: detail.detailed_normal_map(v, d, geometry)[0])
+    dense_mesh = jax.jit(lambda v, d: detail.detailed_mesh(v, geometry.triangles, d, sub))
     d = maps(sd, static_code, identity, expressive, neutral)
     rows = [
         ("UV raster + edges (host, once per topology)", "", t_geometry),
         (f"subdivide x{_LEVELS.value} (host, once per topology; {sub.num_vertices:,} vertices)", "", t_sub),
-        (f"tension map + SD-DeTail maps, UV {res}", b, _median_time(maps, sd, static_code, identity, expressive, neutral)),
-        (f"detailed normal map, UV {res}", b, _median_time(jax.jit(lambda v, d: detail.detailed_normal_map(v, d, geometry)[0]), expressive, d)),
-        (f"dense detailed mesh ({sub.num_vertices:,} vertices)", b,
-         _median_time(jax.jit(lambda v, d: detail.detailed_mesh(v, geometry.triangles, d, sub)), expressive, d)),
-    ]  # fmt: skip
+        (
+            f"tension map + SD-DeTail maps, UV {res}",
+            b,
+            median_seconds(lambda: maps(sd, static_code, identity, expressive, neutral)),
+        ),
+        (f"detailed normal map, UV {res}", b, median_seconds(lambda: normal_map(expressive, d))),
+        (f"dense detailed mesh ({sub.num_vertices:,} vertices)", b, median_seconds(lambda: dense_mesh(expressive, d))),
+    ]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, jax {jax.__version__} on {jax.devices()[0].platform}")
     print(f"{'case':72s} {'batch':>5s} {'time':>11s}")
     for case, batch, sec in rows:

@@ -15,26 +15,15 @@ import tempfile
 import time
 
 import jax
-import numpy as np
 from absl import app, flags
 
 from hiface_jax import face_model as fm
 from hiface_jax import ict_facekit
+from launch.timing import median_seconds
 
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed repetitions per shape-evaluation case.")
 _JSON = flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
-
-
-def _time(fn, repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs, after one warm-up."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def main(argv):
@@ -60,7 +49,7 @@ def main(argv):
                 continue
             beta = jax.random.normal(jax.random.key(0), (batch, m.num_identity))
             psi = jax.random.uniform(jax.random.key(1), (batch, m.num_expression))
-            sec = _time(lambda: shape_fn(m, beta, psi), _REPEATS.value)
+            sec = median_seconds(lambda: shape_fn(m, beta, psi), _REPEATS.value)
             rows.append((f"shape, {name}", batch, sec))
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, jax {jax.__version__} on {jax.devices()[0].platform}"
