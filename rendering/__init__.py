@@ -1,14 +1,16 @@
-"""rendering: a differentiable tiled rasterizer in pure JAX.
+"""rendering: a differentiable tiled rasterizer in pure JAX (see README.md).
 
 Pipeline (each step a small pure function; see the module docstrings)::
 
-    clip = camera.transform(vertices, proj @ view)            # (B, V, 4)
-    frags = rasterize(clip, triangles, (H, W))                 # visibility + differentiable barycentrics
-    attrs = interpolate(vertex_attrs, frags, triangles)        # (B, H, W, C)
-    color = texture(tex, uv_image, ...) * sh_shading(n, sh)    # shading
-    image = antialias(color, frags, clip, triangles, topology) # silhouette gradients
-    image = composite(image, coverage, background)
+    clip = transform(vertices, proj @ view)                      # (B, V, 4) clip space
+    frags = rasterize(clip, triangles, (H, W))                   # visibility + differentiable barycentrics
+    attrs = interpolate(vertex_attrs, frags, triangles)          # (B, H, W, C)
+    duv = interpolate_derivatives(uv, frags, uv_tris, barycentric_derivatives(clip, triangles, frags))
+    color = shade_sh(sample(tex, interpolate(uv, frags, uv_tris), duv), normals, sh)
+    image = antialias(composite(color, frags.mask, bg), frags, clip, triangles)  # silhouette gradients
 
+Modules: camera, raster, interpolate, texture, shade, antialias, topology, sh, normals;
+benchmark (``python -m rendering.benchmark``) and testing (scenes for tests).
 The package does not depend on ``hiface_jax``.
 """
 from rendering.camera import look_at, ndc_to_pixel, orthographic, perspective, pixel_centers_ndc, transform

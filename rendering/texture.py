@@ -104,14 +104,16 @@ def _bilinear_level(texels, shapes, level, uv):
     x0 = x0.astype(jnp.int32)
     y0 = y0.astype(jnp.int32)
 
-    def tap(yy, xx):
-        xx = jnp.clip(xx, 0, ws - 1)
-        yy = jnp.clip(yy, 0, hs - 1)
-        return texels[off + yy * ws + xx]
+    def index(yy, xx):
+        return off + jnp.clip(yy, 0, hs - 1) * ws + jnp.clip(xx, 0, ws - 1)
 
-    taps = [tap(y0, x0), tap(y0, x0 + 1), tap(y0 + 1, x0), tap(y0 + 1, x0 + 1)]
+    idx = [index(y0, x0), index(y0, x0 + 1), index(y0 + 1, x0), index(y0 + 1, x0 + 1)]
     weights = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
-    return _weighted_sum(weights, taps)
+    channels = texels.shape[-1]
+    if channels > 16:
+        return sum(w[..., None] * texels[i] for w, i in zip(weights, idx))
+    # Channel-planar gathers: XLA:CPU otherwise re-gathers each (..., C) tap per channel.
+    return jnp.stack([sum(w * texels[:, c][i] for w, i in zip(weights, idx)) for c in range(channels)], -1)
 
 
 def _weighted_sum(weights, values):
