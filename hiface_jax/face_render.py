@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -40,6 +41,7 @@ class FaceRenderer:
     near: float = 10.0
     far: float = 1000.0
     raster: rendering.RasterConfig = rendering.RasterConfig(cull_backfaces=True)
+    interior_albedo: tuple[float, float, float] | None = None
 
     @property
     def projection(self) -> jnp.ndarray:
@@ -49,7 +51,15 @@ class FaceRenderer:
 
 
 def make_renderer(model: FaceModel, image_size: int, fov_degrees: float, **kwargs) -> FaceRenderer:
-    """A renderer for ``model``'s triangles and UVs (computes the edge adjacency once)."""
+    """A renderer for ``model``'s triangles and UVs (computes the edge adjacency once).
+
+    ``interior_albedo=(r, g, b)`` draws the inside of the skin (seen through the eye and
+    mouth openings, where the skin mesh has holes) in that dark colour instead of culling
+    it: what photos show there is a dark socket, not the background. The ``mask`` output
+    still covers the outside of the skin only.
+    """
+    if kwargs.get("interior_albedo") is not None:
+        kwargs.setdefault("raster", rendering.RasterConfig(cull_backfaces=False))
     tris = np.asarray(model.triangles)
     return FaceRenderer(
         triangles=tris,
@@ -98,12 +108,25 @@ def render(
         normals = rendering.sample(normal_map, uv_img)
     normals = rendering.safe_normalize(normals)
     colour = rendering.shade_sh(albedo, normals, sh)
+    mask = frags.mask
+    if renderer.interior_albedo is not None:
+        # A pixel sees the inside when its triangle faces away from the camera (at the origin).
+        position = rendering.interpolate(vertices, frags, tris)
+        face_n = rendering.face_normals(vertices, tris)
+        facing = jax.vmap(lambda n, t: n[t])(face_n, jnp.maximum(frags.triangle_id, 0))
+        inside = (jnp.sum(facing * position, axis=-1) > 0) & (frags.triangle_id >= 0)
+        interior = jnp.asarray(renderer.interior_albedo, colour.dtype) * jnp.maximum(
+            rendering.sh_shading(-normals, sh[:, None, None]), 0.0
+        )
+        colour = jnp.where(inside[..., None], interior, colour)
+        normals = jnp.where(inside[..., None], -normals, normals)
+        mask = mask * (1.0 - inside)
     image = rendering.composite(colour, frags.mask, background)
     image = rendering.antialias(image, frags, clip, tris, renderer.neighbors)
     return {
         "image": image,
-        "mask": frags.mask,
-        "normals": normals * frags.mask[..., None],
+        "mask": mask,
+        "normals": normals * mask[..., None],
         "depth": frags.view_depth,
         "overflow": frags.overflow,
     }

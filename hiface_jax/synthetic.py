@@ -32,6 +32,11 @@ from hiface_jax import face_model as fm
 from hiface_jax.landmarks import landmarks_3d
 
 
+# Linear-RGB colour of the skin's inside, seen through eye and mouth openings: a dark,
+# reddish socket (eyeballs and the mouth interior are not part of the coarse skin mesh).
+INTERIOR_ALBEDO = (0.04, 0.015, 0.015)
+
+
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
     """Distribution and rendering settings (all hashable; they key the builder's config).
@@ -71,7 +76,9 @@ class SyntheticSampler:
         self.config = config
         self.model = fm.load_face_model(config.ict_dir, progress=False).submesh()
         m = self.model
-        self.renderer = face_render.make_renderer(m, config.image_size, config.fov_degrees)
+        self.renderer = face_render.make_renderer(
+            m, config.image_size, config.fov_degrees, interior_albedo=INTERIOR_ALBEDO
+        )
         self.layout = albedo_lib.albedo_layout(
             np.asarray(m.uv_coords), np.asarray(m.uv_triangles), np.asarray(m.triangles),
             np.asarray(m.landmark_indices), m.num_vertices, config.uv_resolution,
@@ -155,7 +162,9 @@ class SyntheticSampler:
             "raster_overflow": out["overflow"],
         }
         if c.store_detailed_vertices:
-            sample["vertices_detailed"] = detail.detailed_mesh(vertices, self.geometry.triangles, displacement, self.subdivision)
+            sample["vertices_detailed"] = detail.detailed_mesh(
+                vertices, self.geometry.triangles, displacement, self.subdivision
+            )
         return sample
 
 
@@ -175,5 +184,7 @@ def generate(config: SyntheticConfig, start: int, count: int) -> dict[str, np.nd
     out = jax.device_get(s.sample(s.keys(start, count)))
     overflow = out.pop("raster_overflow")
     if overflow.any():
-        raise RuntimeError(f"rasterizer overflow in samples {start + np.nonzero(overflow)[0]}; raise face_render's RasterConfig capacities")
+        raise RuntimeError(
+            f"rasterizer overflow in samples {start + np.nonzero(overflow)[0]}; raise face_render's RasterConfig capacities"
+        )
     return {k: np.asarray(v) for k, v in out.items()}
