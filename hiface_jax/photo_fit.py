@@ -178,6 +178,7 @@ def fit_photos(
     weights = jnp.asarray(ld.IBUG68_WEIGHTS, jnp.float32)
     fitted_faces = 0
     times = {"landmark": 0.0, "photometric": 0.0}
+    batch_size = max(1, min(batch_size, len(crops)))  # no padding work for a single photo
     for start in tqdm(range(0, len(crops), batch_size), desc="fitting", unit="batch"):
         batch = crops[start : start + batch_size]
         padded = batch + [batch[-1]] * (batch_size - len(batch))  # fixed shapes: one compilation
