@@ -219,33 +219,50 @@ def parse_obj(text: bytes, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """Vertices (V, 3), UVs (T, 2) and polygons (P, 8) of an OBJ's text.
 
     Polygon rows are 4 vertex then 4 UV indices (0-based), -1 where absent (the 4th
-    corner of a triangle, UVs of a face without them). Only triangles and quads.
+    corner of a triangle, UVs of a face without them). Only triangles and quads; all
+    face lines must share one corner format (``v``, ``v/vt``, ``v//vn`` or ``v/vt/vn``).
     """
-    v_lines, vt_lines, polys = [], [], []
+    v_lines, vt_lines, f_lines = [], [], []
     for line in text.split(b"\n"):
         if line.startswith(b"v "):
             v_lines.append(line[2:])
         elif line.startswith(b"vt "):
-            vt_lines.append(line[3:].split()[:2])
+            vt_lines.append(b" ".join(line[3:].split()[:2]))
         elif line.startswith(b"f "):
-            corners = [c.split(b"/") for c in line[2:].split()]
-            if len(corners) not in (3, 4):
-                raise MeshFileError(f"{name}: only triangles and quads are supported, got {line[:60]!r}")
-            try:
-                vi = [int(c[0]) - 1 for c in corners]
-                ti = [int(c[1]) - 1 if len(c) > 1 and c[1] else -1 for c in corners]
-            except ValueError as e:
-                raise MeshFileError(f"{name}: malformed face line {line[:60]!r}") from e
-            pad = 4 - len(corners)
-            polys.append(vi + [-1] * pad + ti + [-1] * pad)
+            f_lines.append(line[2:])
     try:
         v = np.array(b" ".join(v_lines).split(), np.float64).reshape(-1, 3)
-        vt = np.array(b" ".join(b" ".join(t) for t in vt_lines).split(), np.float64).reshape(-1, 2)
+        vt = np.array(b" ".join(vt_lines).split(), np.float64).reshape(-1, 2)
     except ValueError as e:
         raise MeshFileError(f"{name}: malformed 'v'/'vt' lines (truncated file?): {e}") from e
-    if not polys:
+    if not f_lines:
         raise MeshFileError(f"{name}: no faces (truncated or empty file?)")
-    return v, vt, np.asarray(polys, np.int64)
+    return v, vt, _parse_faces(f_lines, name)
+
+
+def _parse_faces(f_lines: list[bytes], name: str) -> np.ndarray:
+    """(P, 8) polygons from face lines, parsed in bulk (no per-corner Python loop)."""
+    corners = np.array([len(line.split()) for line in f_lines])
+    if not np.isin(corners, (3, 4)).all():
+        bad = f_lines[int(np.nonzero(~np.isin(corners, (3, 4)))[0][0])]
+        raise MeshFileError(f"{name}: only triangles and quads are supported, got {bad[:60]!r}")
+    first = f_lines[0].split()[0]
+    fields = first.count(b"/") + 1  # 1: v, 2: v/vt, 3: v/vt/vn or v//vn
+    joined = b" ".join(f_lines).replace(b"//", b"/0/")  # an absent vt reads as 0 -> -1
+    try:
+        values = np.array(joined.replace(b"/", b" ").split(), np.int64).reshape(-1, fields)
+    except ValueError as e:
+        raise MeshFileError(f"{name}: malformed face lines or mixed corner formats ({e})") from e
+    if len(values) != corners.sum():
+        raise MeshFileError(f"{name}: face lines mix corner formats; write one format throughout")
+    starts = np.concatenate([[0], np.cumsum(corners)[:-1]])
+    polys = np.full((len(f_lines), 8), -1, np.int64)
+    for k in range(4):
+        has = corners > k
+        polys[has, k] = values[starts[has] + k, 0] - 1
+        if fields > 1:
+            polys[has, 4 + k] = values[starts[has] + k, 1] - 1
+    return polys
 
 
 def write_ply(

@@ -123,3 +123,19 @@ def test_quickstart_reports_missing_model(tmp_path):
     )
     assert proc.returncode == 2
     assert "ICT-VGL/ICT-FaceKit" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_obj_corner_formats(tmp_path):
+    """v, v//vn and v/vt/vn corners parse alike; mixed formats are a clear error."""
+    head = "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nvn 0 0 1\n"
+    for faces in ("f 1 2 3 4\n", "f 1//1 2//1 3//1 4//1\n"):
+        (tmp_path / "q.obj").write_text(head + faces)
+        m = mesh_io.read_obj(tmp_path / "q.obj")
+        np.testing.assert_array_equal(m["triangles"], [[0, 1, 2], [0, 2, 3]])
+        assert "uv_triangles" not in m
+    (tmp_path / "q.obj").write_text(head + "f 1/1/1 2/2/1 3/3/1\nf 1/1/1 3/3/1 4/4/1\n")
+    m = mesh_io.read_obj(tmp_path / "q.obj")
+    np.testing.assert_array_equal(m["uv_triangles"], [[0, 1, 2], [0, 2, 3]])
+    (tmp_path / "mixed.obj").write_text(head + "f 1/1 2/2 3/3\nf 1 3 4\n")
+    with pytest.raises(mesh_io.MeshFileError, match="mixed.obj"):
+        mesh_io.read_obj(tmp_path / "mixed.obj")
