@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 
-def transform(points: jnp.ndarray, rotation: jnp.ndarray, translation: jnp.ndarray) -> jnp.ndarray:
+def rigid_transform(points: jnp.ndarray, rotation: jnp.ndarray, translation: jnp.ndarray) -> jnp.ndarray:
     """Rigid transform p' = R p + t.
 
     Args:

@@ -95,14 +95,14 @@ class FitConfig:
 def posed_vertices(model: fm.FaceModel, p: FaceParams) -> jnp.ndarray:
     """(B, V, 3) camera-space vertices of the face described by ``p``."""
     v = fm.shape(model, p.identity, p.expression)
-    return camera.transform(v, rotation.axis_angle_to_matrix(p.rotation), p.translation)
+    return camera.rigid_transform(v, rotation.axis_angle_to_matrix(p.rotation), p.translation)
 
 
 def project_landmarks(model: fm.FaceModel, p: FaceParams, cam: FitCamera) -> jnp.ndarray:
     """(B, 68, 2) the model's landmark vertices projected to crop pixels."""
     v = fm.shape(model, p.identity, p.expression)
     lmk = landmarks_3d(v, model.landmark_indices)
-    lmk = camera.transform(lmk, rotation.axis_angle_to_matrix(p.rotation), p.translation)
+    lmk = camera.rigid_transform(lmk, rotation.axis_angle_to_matrix(p.rotation), p.translation)
     return camera.perspective_project(lmk, jnp.asarray(cam.focal), cam.principal_point)
 
 

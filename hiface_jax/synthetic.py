@@ -128,7 +128,7 @@ class SyntheticSampler:
         # Put the landmarks' centroid at the sampled offset (lateral jitter, -distance).
         centre = jnp.mean(landmarks_3d(vertices, m.landmark_indices), axis=-2)
         translation = d["offset"] - jnp.einsum("bij,bj->bi", rot, centre)
-        posed = camera.transform(vertices, rot, translation)
+        posed = camera.rigid_transform(vertices, rot, translation)
         kc = b.compress_basis.shape[0]
         codes = detail.DetailCodes(d["static_code"], d["dynamic_code"][:, :kc], d["dynamic_code"][:, kc:])
         maps = detail.evaluate_detail(b, codes, detail.tension_map(self.geometry, vertices, neutral))

@@ -84,5 +84,5 @@ def test_weak_perspective_projection_analytic():
 
 def test_rigid_transform():
     r = rotation.axis_angle_to_matrix(jnp.array([0.0, 0.0, np.pi / 2]))
-    out = camera.transform(jnp.array([[1.0, 0.0, 0.0]]), r, jnp.array([0.0, 0.0, -10.0]))
+    out = camera.rigid_transform(jnp.array([[1.0, 0.0, 0.0]]), r, jnp.array([0.0, 0.0, -10.0]))
     np.testing.assert_allclose(out, [[0.0, 1.0, -10.0]], atol=1e-6)
