@@ -86,3 +86,16 @@ def test_rigid_transform():
     r = rotation.axis_angle_to_matrix(jnp.array([0.0, 0.0, np.pi / 2]))
     out = camera.rigid_transform(jnp.array([[1.0, 0.0, 0.0]]), r, jnp.array([0.0, 0.0, -10.0]))
     np.testing.assert_allclose(out, [[0.0, 1.0, -10.0]], atol=1e-6)
+
+
+def test_pinhole_agrees_with_the_rasterizers_projection():
+    """camera.perspective_project (fitting, landmarks) and rendering.perspective (the
+    rasterizer's clip space) put a point on the same pixel."""
+    import rendering
+
+    pts = jnp.array([[[3.0, -2.0, -120.0], [-5.0, 7.0, -140.0], [0.0, 0.0, -100.0]]])
+    size, fov = 224, 12.0
+    px = camera.perspective_project(pts, camera.focal_from_fov(fov, size), jnp.full((1, 2), size / 2))
+    clip = rendering.transform(pts, rendering.perspective(np.radians(fov), 1.0, 10.0, 1000.0))
+    ndc = clip[..., :2] / clip[..., 3:4]
+    np.testing.assert_allclose(rendering.ndc_to_pixel(ndc, size, size), px, atol=1e-3)
