@@ -30,17 +30,35 @@ from hiface_jax.ict_facekit import FaceModelSourceError  # noqa: E402
 ALBEDO_RESOLUTION = 256
 
 
-def _collect_faces(paths: list[Path], size: int) -> tuple[list[preprocess.FaceCrop], dict[Path, str]]:
-    """Detects and crops every face; returns the crops and, per failed photo, why."""
-    crops, failures = [], {}
+def _detected_faces(paths: list[Path], size: int, failures: dict[Path, str], timer: dict[str, float]):
+    """Yields (face index within its photo, crop) photo by photo; records failed photos.
+
+    A generator, so a folder of any size is fitted in batches without holding every crop.
+    """
     with ld.FaceLandmarkDetector() as detector:
-        for path in tqdm(paths, desc="detecting faces", unit="photo"):
+        for path in tqdm(paths, desc="photos", unit="photo"):
+            t = time.perf_counter()
             try:
-                crops += preprocess.preprocess_file(path, detector, size=size)
+                crops = preprocess.preprocess_file(path, detector, size=size)
             except (image_io.ImageReadError, ld.NoFaceFoundError) as e:
                 failures[path] = str(e)
                 tqdm.write(f"skipped {path}: {e}")
-    return crops, failures
+                continue
+            finally:
+                timer["detection"] += time.perf_counter() - t
+            yield from enumerate(crops)
+
+
+def _batches(faces, batch_size: int):
+    """Groups an iterable into lists of at most ``batch_size``."""
+    batch = []
+    for face in faces:
+        batch.append(face)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _stack(crops: list[preprocess.FaceCrop]) -> dict[str, jnp.ndarray]:
@@ -172,16 +190,14 @@ def fit_photos(
         np.asarray(model.uv_coords), np.asarray(model.uv_triangles), np.asarray(model.triangles),
         np.asarray(model.landmark_indices), model.num_vertices, ALBEDO_RESOLUTION,
     )  # fmt: skip
-    t0 = time.perf_counter()
-    crops, failures = _collect_faces(paths, cam.image_size)
-    t_detect = time.perf_counter() - t0
     weights = jnp.asarray(ld.IBUG68_WEIGHTS, jnp.float32)
+    failures: dict[Path, str] = {}
+    times = {"detection": 0.0, "landmark": 0.0, "photometric": 0.0}
     fitted_faces = 0
-    times = {"landmark": 0.0, "photometric": 0.0}
-    batch_size = max(1, min(batch_size, len(crops)))  # no padding work for a single photo
-    for start in tqdm(range(0, len(crops), batch_size), desc="fitting", unit="batch"):
-        batch = crops[start : start + batch_size]
-        padded = batch + [batch[-1]] * (batch_size - len(batch))  # fixed shapes: one compilation
+    batch_size = max(1, min(batch_size, len(paths)))  # no padding work for a single photo
+    for batch in _batches(_detected_faces(paths, cam.image_size, failures, times), batch_size):
+        crops = [crop for _, crop in batch]
+        padded = crops + [crops[-1]] * (batch_size - len(crops))  # fixed shapes: one compilation
         data = _stack(padded)
         t = time.perf_counter()
         params, h_lm = fitting.fit_landmarks(model, data["landmarks"], cam, cfg, weights)
@@ -198,31 +214,20 @@ def fit_photos(
             history["photometric"] = h_ph
         rendered = fitting.render_params(model, params, renderer, layout, data["images"])
         if int(np.max(rendered["overflow"])) > 0:
-            raise rendering_overflow(rendered["overflow"])
-        for k, crop in enumerate(batch):
-            index = sum(Path(c.source) == Path(crop.source) for c in crops[: start + k])
-            finite = all(np.isfinite(np.asarray(x[k])).all() for x in jax.tree.leaves(params))
-            if not finite:
+            print(f"error: {rendering_overflow(rendered['overflow'])}", file=sys.stderr)
+            return 100
+        for k, (index, crop) in enumerate(batch):
+            if not all(np.isfinite(np.asarray(x[k])).all() for x in jax.tree.leaves(params)):
                 failures[Path(crop.source)] = "fit diverged (non-finite parameters)"
                 tqdm.write(f"failed {crop.source}: fit diverged")
                 continue
-            _write_face(
-                out / f"{Path(crop.source).stem}_face{index}",
-                crop,
-                model,
-                full,
-                params,
-                k,
-                rendered,
-                history,
-                layout,
-                cam,
-            )
+            name = f"{Path(crop.source).stem}_face{index}"
+            _write_face(out / name, crop, model, full, params, k, rendered, history, layout, cam)
             fitted_faces += 1
-    n = max(len(crops), 1)
+    n = max(fitted_faces, 1)
     print(f"\nfitted {fitted_faces} face(s) from {len(paths) - len(failures)} of {len(paths)} photo(s) into {out}")
     print(
-        f"time per face: detection {t_detect / max(len(paths), 1):.2f} s/photo, landmark stage "
+        f"time per face: detection {times['detection'] / max(len(paths), 1):.2f} s/photo, landmark stage "
         f"{times['landmark'] / n:.2f} s, photometric stage {times['photometric'] / n:.2f} s (compilation included)"
     )
     for path, why in failures.items():
