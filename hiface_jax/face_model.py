@@ -149,10 +149,25 @@ def shape(model: FaceModel, identity: jnp.ndarray, expression: jnp.ndarray) -> j
     """
     check_array("identity", identity, (model.num_identity,))
     check_array("expression", expression, (model.num_expression,))
+    return _combine(model.mean_shape, model.identity_basis, model.expression_basis, identity, expression)
+
+
+def shape_at(model: FaceModel, identity: jnp.ndarray, expression: jnp.ndarray, vertices: jnp.ndarray) -> jnp.ndarray:
+    """(..., N, 3) only the given vertices (N,) of ``shape``: landmark losses evaluate 68
+    rows of the bases instead of the whole mesh."""
+    check_array("identity", identity, (model.num_identity,))
+    check_array("expression", expression, (model.num_expression,))
+    take = lambda a: jnp.take(a, vertices, axis=-2)
+    return _combine(
+        take(model.mean_shape), take(model.identity_basis), take(model.expression_basis), identity, expression
+    )
+
+
+def _combine(mean, identity_basis, expression_basis, identity, expression) -> jnp.ndarray:
     return (
-        model.mean_shape
-        + jnp.einsum("...k,kvc->...vc", identity, model.identity_basis)
-        + jnp.einsum("...k,kvc->...vc", expression, model.expression_basis)
+        mean
+        + jnp.einsum("...k,kvc->...vc", identity, identity_basis)
+        + jnp.einsum("...k,kvc->...vc", expression, expression_basis)
     )
 
 

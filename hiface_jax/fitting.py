@@ -100,8 +100,7 @@ def posed_vertices(model: fm.FaceModel, p: FaceParams) -> jnp.ndarray:
 
 def project_landmarks(model: fm.FaceModel, p: FaceParams, cam: FitCamera) -> jnp.ndarray:
     """(B, 68, 2) the model's landmark vertices projected to crop pixels."""
-    v = fm.shape(model, p.identity, p.expression)
-    lmk = landmarks_3d(v, model.landmark_indices)
+    lmk = fm.shape_at(model, p.identity, p.expression, model.landmark_indices)
     lmk = camera.rigid_transform(lmk, rotation.axis_angle_to_matrix(p.rotation), p.translation)
     return camera.perspective_project(lmk, jnp.asarray(cam.focal), cam.principal_point)
 

@@ -100,3 +100,11 @@ def test_unknown_expression_name(coarse_model):
     assert coarse_model.expression_names[coarse_model.expression_index("jawOpen")] == "jawOpen"
     with pytest.raises(KeyError, match="unknown expression"):
         coarse_model.expression_index("smile")
+
+
+def test_shape_at_equals_the_rows_of_shape(coarse_model):
+    beta = jax.random.normal(jax.random.key(1), (2, 100))
+    psi = jax.random.uniform(jax.random.key(2), (2, 53))
+    idx = coarse_model.landmark_indices
+    full = fm.shape(coarse_model, beta, psi)[:, idx]
+    np.testing.assert_allclose(fm.shape_at(coarse_model, beta, psi, idx), full, atol=1e-4)
