@@ -5,7 +5,7 @@
 Rows:
 - face_images build: photos (variants of the astronaut and Grace Hopper, scaled,
   mirrored, darkened) -> detection, alignment, PNG encoding, array_record shards.
-- hiface_synthetic build: generator + encoding + shards, when `hiface_jax.synthetic` exists.
+- hiface_synthetic build: generator + encoding + shards, when `hiface_jax.data.synthetic` exists.
 - loader: images per second out of `make_loader` (batch 32, PNG decoding, with and
   without augmentation) for 1, 2 and 4 grain workers, after a warm-up of 5 batches,
   and the seconds to the first batch (worker processes start and import).
@@ -18,16 +18,16 @@ import platform
 import tempfile
 import time
 
+import jax
 import matplotlib
 import numpy as np
 import skimage.data
-import jax
 import tensorflow_datasets as tfds
 from absl import app, flags
 from PIL import Image
 
-from hiface_jax import data_loader
-from hiface_jax.datasets import face_images
+from hiface_jax.data import data_loader
+from hiface_jax.data.datasets import face_images
 
 _PHOTOS = flags.DEFINE_integer("photos", 32, "Photos in the face_images build (multiple of 16 recommended).")
 _SYNTHETIC = flags.DEFINE_integer("synthetic", 64, "Samples in the synthetic build (0: skip).")
@@ -87,8 +87,8 @@ def main(argv):
         )
 
         if _SYNTHETIC.value:
-            from hiface_jax import synthetic
-            from hiface_jax.datasets import hiface_synthetic
+            from hiface_jax.data import synthetic
+            from hiface_jax.data.datasets import hiface_synthetic
 
             sampler = synthetic.sampler(synthetic.SyntheticConfig())
             keys = sampler.keys(0, _BATCH_SIZE.value)

@@ -19,8 +19,9 @@ import numpy as np
 from absl import app, flags
 from flax import nnx
 
-from hiface_jax import detail, detail_basis, expressions
-from hiface_jax import face_model as fm
+from hiface_jax.face import expressions
+from hiface_jax.face import face_model as fm
+from hiface_jax.sddetail import detail, detail_basis
 from launch.timing import median_seconds
 
 _BATCH = flags.DEFINE_integer("batch", 8, "Faces per batch.")

@@ -17,8 +17,8 @@ import time
 import jax
 from absl import app, flags
 
-from hiface_jax import face_model as fm
-from hiface_jax import ict_facekit
+from hiface_jax.face import face_model as fm
+from hiface_jax.face import ict_facekit
 from launch.timing import median_seconds
 
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")

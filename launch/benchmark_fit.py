@@ -20,10 +20,12 @@ import numpy as np
 import skimage.data
 from absl import app, flags
 
-from hiface_jax import albedo as albedo_lib
-from hiface_jax import face_model as fm
-from hiface_jax import face_render, fitting, preprocess
-from hiface_jax import landmark_detector as ld
+from hiface_jax.face import albedo as albedo_lib
+from hiface_jax.face import face_model as fm
+from hiface_jax.face import face_render
+from hiface_jax.fit import fitting
+from hiface_jax.photo import landmark_detector as ld
+from hiface_jax.photo import preprocess
 
 _SIZE = flags.DEFINE_integer("size", 224, "Crop / render resolution.")
 _BATCHES = flags.DEFINE_list("batches", ["1", "8"], "Batch sizes.")

@@ -1,10 +1,10 @@
 """Builds the SD-DeTail basis (static PCA, compress / stretch maps) and prints its explained variance.
 
-From your scans (layout in ``hiface_jax/detail_basis.py``):
+From your scans (layout in ``hiface_jax/sddetail/detail_basis.py``):
 
     python -m launch.build_detail_basis --input SCANS --output basis.npz [--resolution 256]
 
-The default basis, from N procedural scans (``hiface_jax/detail_scans.py``), written to
+The default basis, from N procedural scans (``hiface_jax/sddetail/detail_scans.py``), written to
 ``~/.cache/hiface/detail_basis_<resolution>.npz`` with a montage PNG of a few scans
 beside it:
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from hiface_jax import detail_basis, detail_scans
-from hiface_jax import face_model as fm
+from hiface_jax.face import face_model as fm
+from hiface_jax.sddetail import detail_basis, detail_scans
 
 _INPUT = flags.DEFINE_string("input", None, "Folder of scans: UV maps (.npy/.png/.npz) or registered .obj meshes.")
 _PROCEDURAL = flags.DEFINE_integer("procedural", 0, "Build from this many procedural scans instead of --input.")

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from hiface_jax import face_model as fm  # noqa: E402
+from hiface_jax.face import face_model as fm  # noqa: E402
 
 _OUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")

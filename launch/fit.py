@@ -23,8 +23,9 @@ from pathlib import Path
 
 from absl import app, flags
 
-from hiface_jax import fitting, image_io
-from hiface_jax.photo_fit import fit_photos
+from hiface_jax.fit import fitting
+from hiface_jax.fit.photo_fit import fit_photos
+from hiface_jax.photo import image_io
 
 _INPUT = flags.DEFINE_string("input", None, "A photo or a folder of photos.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)

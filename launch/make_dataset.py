@@ -4,7 +4,7 @@
     python -m launch.make_dataset --synthetic 10000 --seed 0 --output DATA_DIR
     python -m launch.make_dataset ... --synthetic_option image_size=256 --synthetic_option ...
 
-Read them back with `hiface_jax.data_loader.open_source(DATA_DIR, name)`.
+Read them back with `hiface_jax.data.data_loader.open_source(DATA_DIR, name)`.
 
 Existing datasets are never overwritten silently: if a requested dataset is already
 complete in DATA_DIR, nothing is built and the command exits with status 1, naming it,
@@ -23,7 +23,7 @@ import time
 import tensorflow_datasets as tfds
 from absl import app, flags
 
-from hiface_jax.datasets import face_images
+from hiface_jax.data.datasets import face_images
 
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of photos (searched recursively) -> face_images.")
 _SYNTHETIC = flags.DEFINE_integer("synthetic", None, "Number of synthetic samples -> hiface_synthetic.")
@@ -75,8 +75,8 @@ def _builders() -> list[tuple[tfds.core.DatasetBuilder, tfds.download.DownloadCo
         config = tfds.download.DownloadConfig(manual_dir=_PHOTOS.value, download_mode=mode)
         out.append((builder, config, time.perf_counter() - start))
     if _SYNTHETIC.value:
-        from hiface_jax import synthetic  # the generator is only needed here
-        from hiface_jax.datasets import hiface_synthetic
+        from hiface_jax.data import synthetic  # the generator is only needed here
+        from hiface_jax.data.datasets import hiface_synthetic
 
         kwargs = _synthetic_kwargs(_OPTIONS.value, synthetic.SyntheticConfig)
         start = time.perf_counter()

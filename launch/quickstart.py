@@ -23,10 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from hiface_jax import face_model as fm
-from hiface_jax import mesh_io, tension, uv
-from hiface_jax.photo_fit import fit_photos
-from hiface_jax.ict_facekit import FaceModelSourceError
+from hiface_jax import mesh_io
+from hiface_jax.face import face_model as fm
+from hiface_jax.face.ict_facekit import FaceModelSourceError
+from hiface_jax.fit.photo_fit import fit_photos
+from hiface_jax.geometry import tension, uv
 from rendering.normals import vertex_normals
 
 FLAGS = flags.DEFINE_string("output", None, "Output folder (created if missing).", required=True)

@@ -13,7 +13,9 @@ Modules: camera, raster, interpolate, texture, shade, antialias, topology, sh, n
 benchmark (``python -m rendering.benchmark``) and testing (scenes for tests).
 The package does not depend on ``hiface_jax``.
 """
+from rendering.antialias import antialias
 from rendering.camera import look_at, ndc_to_pixel, orthographic, perspective, pixel_centers_ndc, transform
+from rendering.interpolate import barycentric_derivatives, interpolate, interpolate_derivatives
 from rendering.normals import face_normals, safe_normalize, vertex_normals
 from rendering.raster import (
     Fragments,
@@ -26,8 +28,6 @@ from rendering.raster import (
     visibility,
 )
 from rendering.sh import ambient_sh, sh_basis, sh_shading
-from rendering.antialias import antialias
-from rendering.interpolate import barycentric_derivatives, interpolate, interpolate_derivatives
 from rendering.shade import composite, perturb_normals, shade_sh, vertex_tangents
 from rendering.texture import MipPyramid, mipmap, sample
 from rendering.topology import triangle_neighbors

@@ -61,7 +61,7 @@ def _ict_face_mesh():
     ICT-FaceKit is available; None otherwise. This optional import is the only
     place the rendering package touches ``hiface_jax``; the renderer does not."""
     try:
-        from hiface_jax.face_model import load_face_model
+        from hiface_jax.face.face_model import load_face_model
     except ImportError:
         return None
     try:

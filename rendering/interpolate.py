@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 
 from rendering._sharding import batch_parallel
-
 from rendering.raster import Fragments, edge_planes
 from rendering.texture import _weighted_sum
 

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 
 from rendering._sharding import batch_parallel
-
 from rendering.normals import face_normals, safe_normalize
 from rendering.sh import sh_shading
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hiface_jax import face_model as fm
+from hiface_jax.face import face_model as fm
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ def coarse_model(face_model) -> fm.FaceModel:
 @pytest.fixture(scope="session")
 def small_detail_basis(tmp_path_factory, coarse_model) -> str:
     """A small default-style detail basis (64 x 64 UV, 12 procedural people) on disk."""
-    from hiface_jax import detail_basis
+    from hiface_jax.sddetail import detail_basis
 
     basis, report, _ = detail_basis.build_procedural_basis(coarse_model, 64, num_scans=12, num_static=8, num_dynamic=4)
     return str(detail_basis.save_detail_basis(tmp_path_factory.mktemp("basis") / "basis_64.npz", basis, report))
@@ -31,6 +31,6 @@ def small_detail_basis(tmp_path_factory, coarse_model) -> str:
 @pytest.fixture(scope="session")
 def small_synthetic_config(small_detail_basis):
     """Synthetic images at 96 px with the small basis: fast enough for tests."""
-    from hiface_jax import synthetic
+    from hiface_jax.data import synthetic
 
     return synthetic.SyntheticConfig(seed=7, image_size=96, uv_resolution=64, detail_basis=small_detail_basis)

@@ -1,0 +1,1 @@
+"""Analysis-by-synthesis: fitting the face model to photos through the rasterizer."""

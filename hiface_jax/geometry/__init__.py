@@ -1,0 +1,1 @@
+"""Pure geometry over arrays: rotations, cameras, mesh tension, UV rasters, displacement, Procrustes."""
