@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+from pathlib import Path
 
-from hiface_jax.face import face_model as fm
+# JAX's persistent compilation cache, set before jax is imported so that the test
+# process and every subprocess it starts (multi-device, multi-host, CLI tests) share it:
+# compilation dominates the suite's time, and a second run skips most of it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "hiface" / "jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import pytest  # noqa: E402
+
+from hiface_jax.face import face_model as fm  # noqa: E402
 
 
 @pytest.fixture(scope="session")
