@@ -77,6 +77,7 @@ def write_obj(
     uv_coords: np.ndarray | None = None,
     uv_triangles: np.ndarray | None = None,
     maps: Maps | None = None,
+    vertex_colors: np.ndarray | None = None,
 ) -> list[Path]:
     """Writes an OBJ with per-corner UVs, plus an MTL and PNG maps when ``maps`` is given.
 
@@ -87,11 +88,18 @@ def write_obj(
       uv_coords: (T, 2) optional texture coordinates.
       uv_triangles: (F, 3) indices into uv_coords, with uv_coords.
       maps: optional albedo / normal / displacement maps.
+      vertex_colors: optional (V, 3) RGB in [0, 1], written as ``v x y z r g b`` (the
+        extension MeshLab, Blender and trimesh read).
     Returns:
       The paths written.
     """
     path = Path(path)
     v, f = _check_mesh(vertices, triangles)
+    if vertex_colors is not None:
+        colors = np.clip(np.asarray(vertex_colors, np.float64), 0.0, 1.0)
+        if colors.shape != v.shape:
+            raise ValueError(f"vertex_colors must have shape {v.shape}, got {colors.shape}")
+        v = np.concatenate([v, colors], axis=1)
     if (uv_coords is None) != (uv_triangles is None):
         raise ValueError("uv_coords and uv_triangles go together")
     if uv_coords is not None:
@@ -225,7 +233,7 @@ def parse_obj(text: bytes, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     v_lines, vt_lines, f_lines = [], [], []
     for line in text.split(b"\n"):
         if line.startswith(b"v "):
-            v_lines.append(line[2:])
+            v_lines.append(b" ".join(line[2:].split()[:3]))  # x y z [r g b]
         elif line.startswith(b"vt "):
             vt_lines.append(b" ".join(line[3:].split()[:2]))
         elif line.startswith(b"f "):

@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from PIL import Image  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
 
 from hiface_jax.evaluation import regions as regions_lib  # noqa: E402
+from hiface_jax.evaluation import report  # noqa: E402
 from hiface_jax.face import face_model as fm  # noqa: E402
 from hiface_jax.geometry import rotation  # noqa: E402
 
@@ -32,19 +32,6 @@ _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
 
 REGION_COLOURS = {"nose": (0.90, 0.35, 0.25), "mouth": (0.85, 0.25, 0.65), "forehead": (0.25, 0.55, 0.90), "cheek": (0.30, 0.75, 0.35)}
 SKIN = (0.80, 0.78, 0.75)
-
-
-def shaded_mesh(ax, vertices: np.ndarray, triangles: np.ndarray, colours: np.ndarray) -> None:
-    """Draws a mesh seen along -z: back faces culled, far to near, Lambert shading."""
-    tri = vertices[triangles]
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    keep = n[:, 2] > 0
-    order = np.argsort(tri[keep, :, 2].mean(1))
-    light = np.array([0.3, 0.4, 1.0]) / np.linalg.norm([0.3, 0.4, 1.0])
-    shade = 0.35 + 0.65 * np.clip(n[keep] @ light, 0, 1)
-    faces = colours[keep] * shade[:, None]
-    ax.add_collection(PolyCollection(tri[keep][order][:, :, :2], facecolors=faces[order], edgecolors="none"))
 
 
 def draw(model: fm.FaceModel, regions: regions_lib.FaceRegions, ax, yaw_degrees: float, keypoints: bool) -> None:
@@ -57,7 +44,7 @@ def draw(model: fm.FaceModel, regions: regions_lib.FaceRegions, ax, yaw_degrees:
     same = (lab == lab[:, :1]).all(1) & (lab[:, 0] >= 0)
     palette = np.array([REGION_COLOURS[name] for name in regions_lib.REGIONS] + [SKIN])
     colours = palette[np.where(same, lab[:, 0], -1)]
-    shaded_mesh(ax, v, tris, colours)
+    report.draw_mesh(ax, v, tris, colours)
     if keypoints:  # drawn on the frontal view only, where none is hidden
         kp = (regions.keypoints(np.asarray(model.mean_shape)) - centre) @ r.T
         ax.scatter(kp[:68, 0], kp[:68, 1], s=6, c="white", edgecolors="black", linewidths=0.3, zorder=3)
@@ -66,8 +53,6 @@ def draw(model: fm.FaceModel, regions: regions_lib.FaceRegions, ax, yaw_degrees:
             ax.annotate(str(k), kp[k, :2], fontsize=5, xytext=(2, 2), textcoords="offset points")
     ax.set_xlim(-12, 12)
     ax.set_ylim(-13, 14)
-    ax.set_aspect("equal")
-    ax.axis("off")
 
 
 def main(argv) -> int:

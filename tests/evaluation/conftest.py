@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,27 @@ def dense_gt(coarse_model, coarse_gt, face_regions) -> realy.GroundTruth:
     vertices = np.einsum("vkc,vk->vc", coarse_gt.vertices[cv], cw)
     labels = regions_lib.subdivided_labels(face_regions.labels, cv, cw)
     return realy.GroundTruth(vertices, np.asarray(sub.triangles, np.int64), labels, coarse_gt.keypoints)
+
+
+@pytest.fixture(scope="session")
+def split_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("benchmark")
+
+
+@pytest.fixture(scope="session")
+def tiny_split_config(small_detail_basis):
+    """One person, neutral and expressive, frontal and 35 degrees: 4 images of 96 px."""
+    from hiface_jax.evaluation import benchmark_split as bs
+
+    return bs.SplitConfig(num_people=1, yaws=(0.0, 35.0), image_size=96, uv_resolution=64, detail_basis=small_detail_basis)
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(tiny_split_config, split_root):
+    """Both variants of the tiny split, built on disk once for the session."""
+    from hiface_jax.evaluation import benchmark_split as bs
+
+    return {
+        v: bs.ensure_split(dataclasses.replace(tiny_split_config, variant=v), split_root, progress=False)
+        for v in bs.VARIANTS
+    }

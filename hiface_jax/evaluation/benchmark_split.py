@@ -1,0 +1,403 @@
+"""The synthetic benchmark split: images with ground-truth detailed meshes, written once.
+
+Built from the synthetic generator's parts (``data.synthetic.SyntheticSampler``: the
+face model, renderer, albedo layout, detail basis, UV geometry, subdivision), with the
+scene fixed instead of drawn, so every method sees the same faces:
+
+* ``num_people`` people (seed fixed), each **neutral** and **expressive** (one of the
+  non-neutral ``expressions.ARCHETYPES`` in turn, intensity U(0.6, 1)), each seen at the
+  ``yaws`` (default frontal and +-35 degrees; no pitch or roll) at 135 cm under the
+  generator's 12-degree camera, every image with its own SH light and background;
+* ground truth per person and expression: the coarse mesh, the static and dynamic
+  detail maps (the dynamic part is 0 for neutral faces) and the **detailed** mesh (the
+  subdivided coarse mesh displaced by the detail), in the model frame, cm.
+
+Two variants:
+
+* ``synthetic``: identities beta ~ N(0, I), detail codes ~ N(0, I) in the generator's
+  basis, as in training data (a method trained on it is scored in-distribution);
+* ``out_of_model``: the same draws, plus what no ICT fit can express: a smooth random
+  deformation of the identity (sum of random plane waves of ``wavelength_cm``, with its
+  component in the span of the 100 identity modes removed, scaled to ``deformation_mm``
+  RMS over the face) shared by both expressions, and **cross-person detail** from
+  procedural scans of people outside the basis's training set: person p's static
+  detail with the wrinkles (compressed / stretched maps) of another held-out person,
+  blended by the expression's tension as SD-DeTail does.
+
+``ensure_split`` writes a split into ``root/<variant>-<config hash>/`` once (atomically:
+a temporary folder renamed when complete) and later calls only re-read it; sample
+draws depend only on (seed, person), so the same config gives the same files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import imageio.v3 as iio
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from hiface_jax.data import scene_sampling, synthetic
+from hiface_jax.evaluation import realy
+from hiface_jax.evaluation import regions as regions_lib
+from hiface_jax.face import albedo as albedo_lib
+from hiface_jax.face import expressions, face_render
+from hiface_jax.face import face_model as fm
+from hiface_jax.face.landmarks import landmarks_3d
+from hiface_jax.geometry import camera, rotation
+from hiface_jax.sddetail import detail, detail_scans
+
+FORMAT_VERSION = 1
+VARIANTS = ("synthetic", "out_of_model")
+EXPRESSIONS = ("neutral", "expressive")
+# Procedural-scan seeds of out-of-model detail: far from the basis's (0 .. num_scans).
+HELD_OUT_SCAN_SEED = 7_000_000_000
+SUBDIVISION_LEVELS = 1  # of the detailed ground-truth mesh (4x the coarse triangles)
+
+
+class SplitError(ValueError):
+    """A split folder is missing, incomplete, or was built for another config."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """What a split holds (all fields key its folder)."""
+
+    variant: str = "synthetic"
+    seed: int = 2026
+    num_people: int = 8
+    yaws: tuple[float, ...] = (0.0, -35.0, 35.0)
+    image_size: int = 224
+    uv_resolution: int = 256
+    distance: float = 135.0  # cm
+    deformation_mm: float = 2.5  # out_of_model: RMS of the out-of-span deformation over the face
+    wavelength_cm: float = 6.0  # out_of_model: of the plane waves that make it
+    detail_basis: str | None = None  # path; None: the generator's default basis
+    ict_dir: str | None = None
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.num_people < 1 or not self.yaws:
+            raise ValueError("a split needs at least one person and one yaw")
+
+    @property
+    def synthetic_config(self) -> synthetic.SyntheticConfig:
+        return synthetic.SyntheticConfig(
+            seed=self.seed, image_size=self.image_size, uv_resolution=self.uv_resolution,
+            detail_basis=self.detail_basis, ict_dir=self.ict_dir, subdivision_levels=SUBDIVISION_LEVELS,
+        )  # fmt: skip
+
+    def fingerprint(self) -> str:
+        """Keys the folder: the config and the format (bumped when generation changes)."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "ict_dir"} | {"format": FORMAT_VERSION}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+
+
+@dataclasses.dataclass(frozen=True)
+class Intrinsics:
+    """The pinhole camera of a benchmark image (what a method is told): square, principal
+    point at the centre, ``focal`` in pixels."""
+
+    image_size: int
+    focal: float
+
+    @property
+    def fov_degrees(self) -> float:
+        return math.degrees(2.0 * math.atan(0.5 * self.image_size / self.focal))
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitItem:
+    """One benchmark image and where its ground truth is."""
+
+    index: int
+    person: int
+    expression: str
+    yaw: float
+    image: Path
+    ground_truth: Path
+    rotation: tuple  # (3, 3) head rotation, camera space (not given to methods)
+    translation: tuple  # (3,) cm
+
+    @property
+    def name(self) -> str:
+        return self.image.stem
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSplit:
+    """A split read back from disk."""
+
+    root: Path
+    config: SplitConfig
+    intrinsics: Intrinsics
+    items: tuple[SplitItem, ...]
+
+    def read_images(self, items: list[SplitItem]) -> np.ndarray:
+        """(B, S, S, 3) uint8 sRGB images."""
+        return np.stack([iio.imread(item.image) for item in items])
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def out_of_span_deformation(
+    model: fm.FaceModel, rng: np.random.Generator, rms_mm: float, wavelength_cm: float, waves: int = 16
+) -> np.ndarray:
+    """(V, 3) cm: a smooth random field over the mean face with no component in the
+    identity span, scaled to ``rms_mm`` RMS over the face area.
+
+    The field is a sum of plane waves a_k sin(w_k . x + phi_k) (random directions,
+    |w_k| = 2 pi / wavelength, a_k ~ N(0, I)); its least-squares projection onto the
+    identity basis is removed.
+    """
+    x = np.asarray(model.mean_shape, np.float64)
+    direction = rng.normal(size=(waves, 3))
+    omega = direction / np.linalg.norm(direction, axis=1, keepdims=True) * (2.0 * math.pi / wavelength_cm)
+    phase = rng.uniform(0.0, 2.0 * math.pi, waves)
+    amplitude = rng.normal(size=(waves, 3))
+    field = np.sin(x @ omega.T + phase) @ amplitude  # (V, 3)
+    basis = np.asarray(model.identity_basis, np.float64).reshape(model.num_identity, -1)  # (K, 3V)
+    coeffs = np.linalg.solve(basis @ basis.T, basis @ field.reshape(-1))  # normal equations: 100 x 100
+    field = field - (coeffs @ basis).reshape(field.shape)
+    face = model.region_vertices("face")
+    rms = np.sqrt((field[face] ** 2).sum(1).mean())
+    return field * (rms_mm / 10.0) / rms
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _random_draws(key: jax.Array, num_identity: int, code_sizes: tuple[int, int, int], views: int, image_size: int):
+    """The random variables of one person (both expressions, all views), one jitted call."""
+    k = jax.random.split(key, 8)
+    scene = scene_sampling.SceneDistribution()
+    return {
+        "identity": jax.random.normal(k[0], (num_identity,)),
+        "intensity": jax.random.uniform(k[1], (), minval=0.6, maxval=1.0),
+        "sh": scene_sampling.sample_lighting(k[2], views, scene),
+        "background": scene_sampling.sample_backgrounds(k[3], views, image_size),
+        "albedo": albedo_lib.sample_albedo(k[4], 1, 8),
+        "codes": detail.DetailCodes(*(jax.random.normal(kk, (n,)) for kk, n in zip(k[5:], code_sizes))),
+    }
+
+
+def _person_draw(config: SplitConfig, model: fm.FaceModel, basis: detail.DetailBasis, person: int) -> dict:
+    key = jax.random.fold_in(jax.random.key(config.seed), person)
+    sizes = (basis.num_static, basis.num_compress, basis.num_stretch)
+    draw = jax.device_get(
+        _random_draws(key, model.num_identity, sizes, len(EXPRESSIONS) * len(config.yaws), config.image_size)
+    )
+    archetypes = expressions.archetype_matrix(model.expression_names)[1:]  # without "neutral"
+    draw["expression"] = archetypes[person % len(archetypes)] * float(draw.pop("intensity"))
+    if config.variant == "out_of_model":
+        rng = np.random.default_rng([config.seed, person])
+        draw["deformation"] = out_of_span_deformation(model, rng, config.deformation_mm, config.wavelength_cm)
+    return draw
+
+
+def _cross_person_maps(layout, config: SplitConfig, person: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Static map of held-out person p and compressed / stretched maps carrying the
+    wrinkles of held-out person p + num_people, on p's static detail (cm)."""
+    own = detail_scans.procedural_scan(layout, HELD_OUT_SCAN_SEED + config.seed * 1000 + person)
+    other = detail_scans.procedural_scan(layout, HELD_OUT_SCAN_SEED + config.seed * 1000 + config.num_people + person)
+    return own.static, own.static + other.compressed - other.static, own.static + other.stretched - other.static
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _ground_truth(sampler: synthetic.SyntheticSampler, beta, psi, deformation, codes, scan_maps):
+    """Coarse meshes (E, V, 3), static and total displacement (E, H, W), detailed meshes,
+    for the E expressions of one person. Detail from ``codes`` in the basis, or (out of
+    model) from ``scan_maps`` (static, compressed, stretched), blended by tension."""
+    m = sampler.model
+    neutral = fm.neutral_shape(m, beta) + deformation
+    coarse = fm.shape(m, beta, psi) + deformation
+    tension = detail.tension_map(sampler.geometry, coarse, neutral)
+    if scan_maps is None:
+        maps = detail.evaluate_detail(sampler.basis, jax.tree.map(lambda x: jnp.broadcast_to(x, (len(psi),) + x.shape), codes), tension)
+        static, displacement = maps.static, maps.displacement
+    else:
+        d_s, d_c, d_t = scan_maps
+        static = jnp.broadcast_to(d_s, tension.shape)
+        displacement = detail.detail_displacement(d_s, d_c, d_t, *detail.blend_weights(tension))
+    detailed = detail.detailed_mesh(coarse, sampler.geometry.triangles, displacement, sampler.subdivision)
+    return coarse, static, displacement, detailed
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _render_views(sampler: synthetic.SyntheticSampler, coarse, rotations, distance, displacement, albedo, sh, background):
+    """uint8 images (B, S, S, 3), translations (B, 3) and overflow counts of B views."""
+    m = sampler.model
+    # The landmarks' centroid at (0, 0, -distance), as the generator centres its faces.
+    centre = jnp.mean(landmarks_3d(coarse, m.landmark_indices), axis=-2)
+    translation = jnp.array([0.0, 0.0, -1.0]) * distance - jnp.einsum("bij,bj->bi", rotations, centre)
+    posed = camera.rigid_transform(coarse, rotations, translation)
+    albedo_map = albedo_lib.albedo_map(albedo["base"], albedo["lips"], albedo["brows"], albedo["grid"], sampler.layout)
+    normal_map, _ = detail.detailed_normal_map(posed, displacement, sampler.geometry)
+    out = face_render.render(sampler.renderer, posed, albedo_map, sh, background, normal_map)
+    image = jnp.round(albedo_lib.linear_to_srgb(out["image"]) * 255).astype(jnp.uint8)
+    return image, translation, out["overflow"]
+
+
+def _build_person(sampler, config: SplitConfig, regions, scan_layout, person: int) -> tuple[list[dict], list[dict]]:
+    """Ground truths (one per expression) and views of one person, as arrays."""
+    m = sampler.model
+    d = _person_draw(config, m, sampler.basis, person)
+    psi = np.stack([np.zeros_like(d["expression"]), d["expression"]]).astype(np.float32)
+    beta = np.broadcast_to(d["identity"], (2, m.num_identity)).astype(np.float32)
+    deformation = d.get("deformation", np.zeros((m.num_vertices, 3))).astype(np.float32)
+    scan_maps = None if scan_layout is None else _cross_person_maps(scan_layout, config, person)
+    coarse, static, displacement, detailed = jax.device_get(
+        _ground_truth(sampler, beta, psi, deformation, d["codes"], scan_maps)
+    )
+    truths = [
+        {
+            "vertices_coarse": coarse[e],
+            "vertices_detailed": detailed[e],
+            "displacement_static": static[e],
+            "displacement_dynamic": displacement[e] - static[e],
+            "keypoints": regions.keypoints(coarse[e]).astype(np.float32),
+            "expression": psi[e],
+            "identity": beta[e],
+        }
+        for e in range(len(EXPRESSIONS))
+    ]
+    # Views: every (expression, yaw), one batch.
+    pairs = [(e, yaw) for e in range(len(EXPRESSIONS)) for yaw in config.yaws]
+    which = np.array([e for e, _ in pairs])
+    rot = np.stack([np.asarray(rotation.euler_to_matrix(np.deg2rad(np.array([0.0, yaw, 0.0])))) for _, yaw in pairs])
+    albedo = {k: np.repeat(v, len(pairs), axis=0) for k, v in d["albedo"].items()}
+    images, translation, overflow = jax.device_get(
+        _render_views(sampler, coarse[which], rot.astype(np.float32), config.distance, displacement[which], albedo,
+                      d["sh"], d["background"])
+    )  # fmt: skip
+    if int(np.max(overflow)) > 0:
+        raise RuntimeError(f"rasterizer overflow rendering person {person}; raise face_render's RasterConfig capacities")
+    views = [
+        {"expression": EXPRESSIONS[e], "yaw": float(yaw), "image": images[k],
+         "rotation": rot[k].tolist(), "translation": translation[k].tolist()}
+        for k, (e, yaw) in enumerate(pairs)
+    ]  # fmt: skip
+    return truths, views
+
+
+# ---------------------------------------------------------------------------- on disk
+
+
+def split_folder(root: str | os.PathLike, config: SplitConfig) -> Path:
+    return Path(root) / f"{config.variant}-{config.fingerprint()}"
+
+
+def build_split(config: SplitConfig, folder: Path, progress: bool = True) -> None:
+    """Writes the split into ``folder`` (which must not exist), atomically."""
+    sampler = synthetic.sampler(config.synthetic_config)  # cached: one compilation per config
+    regions = regions_lib.face_regions(sampler.model)
+    scan_layout = detail_scans.scan_layout(sampler.model, config.uv_resolution) if config.variant == "out_of_model" else None
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "images").mkdir(parents=True)
+    (tmp / "gt").mkdir()
+    items = []
+    for person in tqdm(range(config.num_people), desc=f"building {config.variant} split", unit="person", disable=not progress):
+        truths, views = _build_person(sampler, config, regions, scan_layout, person)
+        for e, truth in zip(EXPRESSIONS, truths):
+            np.savez(tmp / "gt" / f"p{person:03d}_{e}.npz", **truth)
+        for view in views:
+            name = f"p{person:03d}_{view['expression']}_yaw{view['yaw']:+04.0f}"
+            iio.imwrite(tmp / "images" / f"{name}.png", view.pop("image"))
+            items.append({"name": name, "person": person, "gt": f"p{person:03d}_{view['expression']}.npz", **view})
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "config": dataclasses.asdict(config) | {"ict_dir": None},
+        "intrinsics": {"image_size": config.image_size, "focal": sampler.focal},
+        "units": "cm; ground truth in the model frame; rotation / translation take it to camera space",
+        "items": items,
+    }
+    (tmp / "split.json").write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, folder)
+
+
+def load_split(folder: str | os.PathLike) -> BenchmarkSplit:
+    """Reads a split written by ``build_split``.
+
+    Raises:
+      SplitError: no split there, an unknown format, or missing files.
+    """
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "split.json").read_text())
+    except (OSError, ValueError) as e:
+        raise SplitError(f"{folder}: not a benchmark split ({e})") from e
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise SplitError(f"{folder}: split format {meta.get('format_version')}, expected {FORMAT_VERSION}; rebuild it")
+    cfg = dict(meta["config"])
+    cfg["yaws"] = tuple(cfg["yaws"])
+    config = SplitConfig(**cfg)
+    items = tuple(
+        SplitItem(
+            index=k, person=it["person"], expression=it["expression"], yaw=it["yaw"],
+            image=folder / "images" / f"{it['name']}.png", ground_truth=folder / "gt" / it["gt"],
+            rotation=tuple(map(tuple, it["rotation"])), translation=tuple(it["translation"]),
+        )
+        for k, it in enumerate(meta["items"])
+    )  # fmt: skip
+    missing = [p for it in items for p in (it.image, it.ground_truth) if not p.is_file()]
+    if missing:
+        raise SplitError(f"{folder}: {len(missing)} files missing (first {missing[0]}); delete the folder to rebuild")
+    return BenchmarkSplit(folder, config, Intrinsics(**meta["intrinsics"]), items)
+
+
+def ensure_split(config: SplitConfig, root: str | os.PathLike, progress: bool = True) -> BenchmarkSplit:
+    """The split of ``config`` under ``root``: built on first use, re-read afterwards."""
+    folder = split_folder(root, config)
+    if not (folder / "split.json").is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        build_split(config, folder, progress)
+    split = load_split(folder)
+    if split.config != dataclasses.replace(config, ict_dir=None):
+        raise SplitError(f"{folder} holds a split of another config; delete it to rebuild")
+    return split
+
+
+# ----------------------------------------------------------------------- ground truth
+
+
+@dataclasses.dataclass(frozen=True)
+class Topology:
+    """What scoring a split's ground truth needs from the face model (computed once)."""
+
+    regions: regions_lib.FaceRegions
+    dense_triangles: np.ndarray
+    dense_labels: np.ndarray
+
+
+def topology(model: fm.FaceModel) -> Topology:
+    """Regions and the subdivided skin the split's detailed meshes use (one level, as the generator)."""
+    regions = regions_lib.face_regions(model)
+    skin = model.submesh()
+    sub = detail.subdivide(
+        np.asarray(skin.triangles), np.asarray(skin.uv_coords), np.asarray(skin.uv_triangles), SUBDIVISION_LEVELS
+    )
+    labels = regions_lib.subdivided_labels(regions.labels, np.asarray(sub.corner_vertices), np.asarray(sub.corner_weights))
+    return Topology(regions, np.asarray(sub.triangles, np.int64), labels)
+
+
+def read_ground_truth(item: SplitItem) -> dict[str, np.ndarray]:
+    with np.load(item.ground_truth) as f:
+        return {k: f[k] for k in f.files}
+
+
+def realy_ground_truth(truth: dict[str, np.ndarray], topo: Topology) -> realy.GroundTruth:
+    """The detailed ground-truth mesh of an item as REALY ground truth (mm)."""
+    vertices = truth["vertices_detailed"].astype(np.float64) * 10.0
+    if len(vertices) != len(topo.dense_labels):
+        raise SplitError(f"ground truth has {len(vertices)} dense vertices, the topology {len(topo.dense_labels)}")
+    return realy.GroundTruth(vertices, topo.dense_triangles, topo.dense_labels, truth["keypoints"].astype(np.float64) * 10.0)
