@@ -161,14 +161,18 @@ def run_benchmark(
     heatmaps: int = 1,
     progress: bool = True,
     per_expression: int | None = None,
+    topology: ScoringTopology | None = None,
 ) -> dict[tuple[str, str], dict]:
     """Every method on every split; writes ``out/<split>/<method>.json``, heat maps,
     bar plots and ``results.md`` (``launch/evaluate.py`` lists them). Returns the runs
     ((variant, spec) -> aggregate). ``heatmaps``: per expression, frontal views first;
-    ``per_expression``: score only that many images of each expression (quick runs)."""
+    ``per_expression``: score only that many images of each expression (quick runs);
+    ``topology``: reuse one already computed (for its UV resolution)."""
     from hiface_jax.evaluation import report
 
     topo: dict[int, ScoringTopology] = {}
+    if topology is not None:
+        topo[topology.detail.geometry.raster.resolution[0]] = topology
     runs = {}
     for spec in specs:
         method = methods.make_method(spec, context)

@@ -69,3 +69,11 @@ def tiny_splits(tiny_split_config, split_root):
         v: bs.ensure_split(dataclasses.replace(tiny_split_config, variant=v), split_root, progress=False)
         for v in bs.VARIANTS
     }
+
+
+@pytest.fixture(scope="session")
+def scoring_topology(face_model, tiny_split_config):
+    """Regions, the subdivided skin and the wrinkle masks at the tiny split's UV resolution."""
+    from hiface_jax.evaluation import runner
+
+    return runner.ScoringTopology.of(face_model, tiny_split_config.uv_resolution)

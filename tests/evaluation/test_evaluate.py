@@ -16,6 +16,7 @@ from hiface_jax import mesh_io
 from hiface_jax.evaluation import benchmark_split as bs
 from hiface_jax.evaluation import methods, runner
 from hiface_jax.evaluation.regions import REGIONS
+from hiface_jax.fit import fitting
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -53,47 +54,52 @@ class Oracle:
         pass
 
 
-def test_an_oracle_scores_zero_and_the_mean_face_does_not(tiny_splits, face_model):
+def test_an_oracle_scores_zero(tiny_splits, scoring_topology):
     split = tiny_splits["out_of_model"]
-    topo = runner.ScoringTopology.of(face_model, split.config.uv_resolution)
-    oracle = runner.aggregate(runner.evaluate_split(Oracle(split), split, topo, progress=False, per_expression=1))
-    mean = runner.aggregate(runner.evaluate_split(methods.MeanFace(face_model), split, topo, progress=False, per_expression=1))
+    results = runner.evaluate_split(Oracle(split), split, scoring_topology, progress=False, per_expression=1)
+    oracle = runner.aggregate(results)
     for group in ("neutral", "expressive"):
         # The coarse mesh misses only the detail (tenths of a millimetre at most).
         assert oracle[group]["shape"]["all"]["mean"] < 0.05
         assert max(v["mean"] for k, v in oracle[group]["detail"].items() if k.endswith("_mm")) < 1e-6
         assert max(v["mean"] for k, v in oracle[group]["detail"].items() if k.endswith("_deg")) < 0.05
-        assert mean[group]["shape"]["all"]["mean"] > 10 * oracle[group]["shape"]["all"]["mean"]
-        assert mean[group]["detail"]["total_all_normal_deg"]["mean"] > 0.2  # no detail: the floor
     assert oracle["all"]["images"] == 2 and oracle["all"]["failed"] == 0
 
 
-def test_command_line_runs_the_fitter_on_the_split(tiny_splits, tiny_split_config, split_root, tmp_path):
+def test_the_fitter_runs_end_to_end_on_synthetic_faces(tiny_splits, face_model, scoring_topology, tmp_path):
+    split = tiny_splits["synthetic"]
+    context = methods.MethodContext(face_model, fitting.FitConfig(landmark_steps=40, photometric_steps=3), batch_size=2)
+    runs = runner.run_benchmark(
+        ["fit"], [split], context, tmp_path, heatmaps=0, progress=False, per_expression=1, topology=scoring_topology
+    )
+    record = json.loads((tmp_path / "synthetic" / "fit.json").read_text())
+    assert [im["name"] for im in record["images"]] == ["p000_neutral_yaw+000", "p000_expressive_yaw+000"]
+    assert record["fit_config"]["landmark_steps"] == 40 and record["split_folder"] == str(split.root)
+    scored = [im for im in record["images"] if im["failure"] is None]
+    assert scored, record["images"]
+    for im in scored:
+        assert np.isfinite([im["shape"][f"{r}_mean"] for r in REGIONS]).all() and im["shape"]["all"] > 0
+    assert runs[("synthetic", "fit")]["all"]["images"] == 2
+    table = (tmp_path / "results.md").read_text()
+    assert "| fit | neutral |" in table and "| fit | expressive |" in table
+    assert (tmp_path / "synthetic_regions.png").stat().st_size > 10_000
+
+
+def test_command_line_scores_the_mean_face_on_a_built_split(tiny_splits, tiny_split_config, split_root, tmp_path):
     out = tmp_path / "run"
     proc = _cli(
-        "--methods", "fit", "--split", "synthetic", "--output", str(out), "--split_root", str(split_root),
+        "--methods", "mean", "--split", "out_of_model", "--output", str(out), "--split_root", str(split_root),
         "--num_people", "1", "--yaws", "0,35", "--image_size", "96", "--uv_resolution", "64",
-        "--detail_basis", tiny_split_config.detail_basis, "--landmark_steps", "40", "--photometric_steps", "3",
-        "--max_per_expression", "1", "--batch", "2",
+        "--detail_basis", tiny_split_config.detail_basis, "--max_per_expression", "1", "--heatmaps", "0",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = {m: json.loads((out / "synthetic" / f"{m}.json").read_text()) for m in ("fit",)}
-    assert results["fit"]["split_folder"] == str(tiny_splits["synthetic"].root)  # the split was re-read
-    for m, record in results.items():
-        assert [im["name"] for im in record["images"]] == ["p000_neutral_yaw+000", "p000_expressive_yaw+000"]
-        scored = [im for im in record["images"] if im["failure"] is None]
-        assert scored, f"{m}: nothing scored"
-        for im in scored:
-            assert np.isfinite([im["shape"][f"{r}_mean"] for r in REGIONS]).all() and im["shape"]["all"] > 0
-    assert results["fit"]["fit_config"]["landmark_steps"] == 40
-    table = (out / "results.md").read_text()
-    assert "| fit | neutral |" in table and "| fit | expressive |" in table
-    assert (out / "synthetic_regions.png").stat().st_size > 10_000
-    heat = sorted((out / "heatmaps").glob("synthetic_fit_*.obj"))
-    assert heat and all(p.with_suffix(".png").is_file() for p in heat)
-    colours = trimesh.load(heat[0], process=False).visual.vertex_colors
-    assert len(colours) == 44786 and len(np.unique(colours[:, :3], axis=0)) > 20  # a heat map, not one colour
-    assert mesh_io.read_obj(heat[0])["vertices"].shape == (44786, 3)
+    assert "| mean | expressive | 1/1 |" in proc.stdout
+    record = json.loads((out / "out_of_model" / "mean.json").read_text())
+    assert record["split_folder"] == str(tiny_splits["out_of_model"].root)  # re-read, not rebuilt
+    summary = record["summary"]
+    for group in ("neutral", "expressive"):
+        assert summary[group]["shape"]["all"]["mean"] > 0.2  # the floor is not zero
+        assert summary[group]["detail"]["total_all_normal_deg"]["mean"] > 0.2  # no detail
 
 
 def test_a_users_mesh_and_scan_are_scored_with_a_heat_map(tmp_path, face_model, dense_gt, person_cm):
@@ -106,6 +112,10 @@ def test_a_users_mesh_and_scan_are_scored_with_a_heat_map(tmp_path, face_model, 
     record = json.loads((tmp_path / "out" / "scan.json").read_text())
     assert np.isclose(record["errors"]["all"], result.all) and 0.2 < result.all < 5.0
     assert (tmp_path / "out" / "heatmaps" / "scan.png").is_file()
+    heat = tmp_path / "out" / "heatmaps" / "scan.obj"
+    colours = trimesh.load(heat, process=False).visual.vertex_colors
+    assert len(colours) == len(dense_gt.vertices) and len(np.unique(colours[:, :3], axis=0)) > 20  # not one colour
+    assert mesh_io.read_obj(heat)["vertices"].shape == dense_gt.vertices.shape  # colours do not add vertices
     with pytest.raises(ValueError, match="no such file"):
         runner.score_scan(face_model, pred, scan, tmp_path / "missing.txt", tmp_path / "out")
     np.savetxt(tmp_path / "short.txt", dense_gt.keypoints[:60])
