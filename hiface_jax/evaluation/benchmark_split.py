@@ -1,8 +1,9 @@
 """The synthetic benchmark split: images with ground-truth detailed meshes, written once.
 
-Built from the synthetic generator's parts (``data.synthetic.SyntheticSampler``: the
-face model, renderer, albedo layout, detail basis, UV geometry, subdivision), with the
-scene fixed instead of drawn, so every method sees the same faces:
+Built from the synthetic generator's building blocks (its identity, expression,
+lighting, albedo and detail distributions; the skin rendered through ``face_render``
+with the detail normal map, ``SplitAssets``), with the scene fixed instead of drawn, so
+every method sees the same faces:
 
 * ``num_people`` people (seed fixed), each **neutral** and **expressive** (one of the
   non-neutral ``expressions.ARCHETYPES`` in turn, intensity U(0.6, 1)), each seen at the
@@ -54,7 +55,7 @@ from hiface_jax.face import expressions, face_render
 from hiface_jax.face import face_model as fm
 from hiface_jax.face.landmarks import landmarks_3d
 from hiface_jax.geometry import camera, rotation
-from hiface_jax.sddetail import detail, detail_scans
+from hiface_jax.sddetail import detail, detail_basis, detail_scans
 
 FORMAT_VERSION = 1
 VARIANTS = ("synthetic", "out_of_model")
@@ -62,6 +63,9 @@ EXPRESSIONS = ("neutral", "expressive")
 # Procedural-scan seeds of out-of-model detail: far from the basis's (0 .. num_scans).
 HELD_OUT_SCAN_SEED = 7_000_000_000
 SUBDIVISION_LEVELS = 1  # of the detailed ground-truth mesh (4x the coarse triangles)
+FOV_DEGREES = synthetic.SyntheticConfig.fov_degrees  # the generator's camera (12 degrees)
+# The skin's inside, seen through the eye and mouth openings: a dark reddish socket.
+INTERIOR_ALBEDO = (0.04, 0.015, 0.015)
 
 
 class SplitError(ValueError):
@@ -89,13 +93,6 @@ class SplitConfig:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         if self.num_people < 1 or not self.yaws:
             raise ValueError("a split needs at least one person and one yaw")
-
-    @property
-    def synthetic_config(self) -> synthetic.SyntheticConfig:
-        return synthetic.SyntheticConfig(
-            seed=self.seed, image_size=self.image_size, uv_resolution=self.uv_resolution,
-            detail_basis=self.detail_basis, ict_dir=self.ict_dir, subdivision_levels=SUBDIVISION_LEVELS,
-        )  # fmt: skip
 
     def fingerprint(self) -> str:
         """Keys the folder: the config and the format (bumped when generation changes)."""
@@ -175,6 +172,45 @@ def out_of_span_deformation(
     return field * (rms_mm / 10.0) / rms
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class SplitAssets:
+    """Host-side parts the split renders with (compared by identity: a jit static argument).
+
+    Built from the generator's building blocks (the face model's skin, the albedo
+    layout, the detail basis, the detail UV geometry and subdivision, ``face_render``)
+    rather than from a ``SyntheticSampler``, whose rendering grows more realistic over
+    time: the benchmark must not move when the training data does.
+    """
+
+    model: fm.FaceModel
+    layout: albedo_lib.AlbedoLayout
+    basis: detail.DetailBasis
+    geometry: detail.DetailGeometry
+    subdivision: detail.Subdivision
+    renderer: face_render.FaceRenderer
+    focal: float
+
+
+@functools.lru_cache(maxsize=4)
+def split_assets(image_size: int, uv_resolution: int, detail_basis_path: str | None, ict_dir: str | None) -> SplitAssets:
+    m = fm.load_face_model(ict_dir, progress=False).submesh()
+    basis = (
+        detail_basis.load_or_build_default_basis(m, uv_resolution)
+        if detail_basis_path is None
+        else detail_basis.load_detail_basis(detail_basis_path, uv_resolution)
+    )
+    tris, uvs, uv_tris = np.asarray(m.triangles), np.asarray(m.uv_coords), np.asarray(m.uv_triangles)
+    return SplitAssets(
+        model=m,
+        layout=albedo_lib.albedo_layout(uvs, uv_tris, tris, np.asarray(m.landmark_indices), m.num_vertices, uv_resolution),
+        basis=basis,
+        geometry=detail.detail_geometry(m, uv_resolution),
+        subdivision=detail.subdivide(tris, uvs, uv_tris, SUBDIVISION_LEVELS),
+        renderer=face_render.make_renderer(m, image_size, FOV_DEGREES, interior_albedo=INTERIOR_ALBEDO),
+        focal=0.5 * image_size / math.tan(math.radians(FOV_DEGREES) / 2.0),
+    )
+
+
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
 def _random_draws(key: jax.Array, num_identity: int, code_sizes: tuple[int, int, int], views: int, image_size: int):
     """The random variables of one person (both expressions, all views), one jitted call."""
@@ -213,7 +249,7 @@ def _cross_person_maps(layout, config: SplitConfig, person: int) -> tuple[np.nda
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _ground_truth(sampler: synthetic.SyntheticSampler, beta, psi, deformation, codes, scan_maps):
+def _ground_truth(sampler: SplitAssets, beta, psi, deformation, codes, scan_maps):
     """Coarse meshes (E, V, 3), static and total displacement (E, H, W), detailed meshes,
     for the E expressions of one person. Detail from ``codes`` in the basis, or (out of
     model) from ``scan_maps`` (static, compressed, stretched), blended by tension."""
@@ -233,7 +269,7 @@ def _ground_truth(sampler: synthetic.SyntheticSampler, beta, psi, deformation, c
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _render_views(sampler: synthetic.SyntheticSampler, coarse, rotations, distance, displacement, albedo, sh, background):
+def _render_views(sampler: SplitAssets, coarse, rotations, distance, displacement, albedo, sh, background):
     """uint8 images (B, S, S, 3), translations (B, 3) and overflow counts of B views."""
     m = sampler.model
     # The landmarks' centroid at (0, 0, -distance), as the generator centres its faces.
@@ -298,7 +334,7 @@ def split_folder(root: str | os.PathLike, config: SplitConfig) -> Path:
 
 def build_split(config: SplitConfig, folder: Path, progress: bool = True) -> None:
     """Writes the split into ``folder`` (which must not exist), atomically."""
-    sampler = synthetic.sampler(config.synthetic_config)  # cached: one compilation per config
+    sampler = split_assets(config.image_size, config.uv_resolution, config.detail_basis, config.ict_dir)
     regions = regions_lib.face_regions(sampler.model)
     scan_layout = detail_scans.scan_layout(sampler.model, config.uv_resolution) if config.variant == "out_of_model" else None
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
