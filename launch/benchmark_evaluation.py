@@ -26,7 +26,7 @@ import numpy as np
 from absl import app, flags
 
 from hiface_jax.evaluation import benchmark_split as bs
-from hiface_jax.evaluation import detail_metrics, methods, realy, report, runner
+from hiface_jax.evaluation import detail_metrics, methods, realy, runner
 from hiface_jax.evaluation import regions as regions_lib
 from hiface_jax.evaluation.surface import Surface
 from hiface_jax.face import face_model as fm
@@ -85,7 +85,7 @@ def table(model: fm.FaceModel, out: Path) -> None:
     splits = [bs.ensure_split(c, Path.home() / ".cache" / "hiface" / "benchmark") for c in configs]
     print(f"splits ready in {time.perf_counter() - t:.1f} s: {', '.join(str(s.root) for s in splits)}")
     runs = runner.run_benchmark(specs, splits, methods.MethodContext(model), out)
-    print("\n" + report.shape_table(runs) + "\n" + report.detail_table(runs))
+    print("\n" + (out / "results.md").read_text())
     print("| method | split | s per image (prediction + scoring) |\n|---|---|---|")
     for variant, spec in runs:
         record = json.loads((out / variant / f"{spec.replace(':', '_').replace('/', '_')}.json").read_text())

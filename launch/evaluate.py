@@ -83,7 +83,7 @@ def _scan_mode(model) -> int:
 
 def _benchmark_mode(model) -> int:
     from hiface_jax.evaluation import benchmark_split as bs
-    from hiface_jax.evaluation import methods, report, runner
+    from hiface_jax.evaluation import methods, runner
     from hiface_jax.fit import fitting
 
     try:
@@ -108,12 +108,12 @@ def _benchmark_mode(model) -> int:
     root = Path(_SPLIT_ROOT.value) if _SPLIT_ROOT.value else Path.home() / ".cache" / "hiface" / "benchmark"
     try:
         splits = [bs.ensure_split(c, root) for c in configs]
-        runs = runner.run_benchmark(
+        runner.run_benchmark(
             specs, splits, context, Path(_OUTPUT.value), _HEATMAPS.value, per_expression=_PER_EXPRESSION.value
         )
     except (ValueError, OSError) as e:  # a bad checkpoint, a broken split, an unwritable folder
         return _error(str(e))
-    print("\n" + report.shape_table(runs) + "\n" + report.detail_table(runs))
+    print("\n" + (Path(_OUTPUT.value) / "results.md").read_text())
     print(f"wrote {_OUTPUT.value}")
     return 0
 

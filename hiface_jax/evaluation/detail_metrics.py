@@ -98,8 +98,9 @@ def detail_topology(model: FaceModel, resolution: int) -> DetailTopology:
 def _normal_angles(vertices, predicted, true, geometry):
     n_pred, _ = detail.detailed_normal_map(vertices, predicted, geometry)
     n_true, _ = detail.detailed_normal_map(vertices, true, geometry)
-    cos = jnp.clip(jnp.sum(n_pred * n_true, axis=-1), -1.0, 1.0)
-    return jnp.degrees(jnp.arccos(cos))
+    # atan2 of |cross| and dot: exact near 0 degrees, where arccos of a float32 dot is not.
+    sin = jnp.linalg.norm(jnp.cross(n_pred, n_true), axis=-1)
+    return jnp.degrees(jnp.arctan2(sin, jnp.sum(n_pred * n_true, axis=-1)))
 
 
 def _resize(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -164,7 +164,8 @@ def run_benchmark(
     topology: ScoringTopology | None = None,
 ) -> dict[tuple[str, str], dict]:
     """Every method on every split; writes ``out/<split>/<method>.json``, heat maps,
-    bar plots and ``results.md`` (``launch/evaluate.py`` lists them). Returns the runs
+    bar plots (on the images every method scored) and ``results.md`` (``launch/evaluate.py``
+    lists them). Returns the runs
     ((variant, spec) -> aggregate). ``heatmaps``: per expression, frontal views first;
     ``per_expression``: score only that many images of each expression (quick runs);
     ``topology``: reuse one already computed (for its UV resolution)."""
@@ -173,7 +174,7 @@ def run_benchmark(
     topo: dict[int, ScoringTopology] = {}
     if topology is not None:
         topo[topology.detail.geometry.raster.resolution[0]] = topology
-    runs = {}
+    runs, per_image = {}, {}
     for spec in specs:
         method = methods.make_method(spec, context)
         try:
@@ -186,6 +187,7 @@ def run_benchmark(
                 results = evaluate_split(method, split, topo[res], context.batch_size, keep, progress, per_expression)
                 wall = time.perf_counter() - t
                 runs[(variant, spec)] = summary = aggregate(results)
+                per_image[(variant, spec)] = results
                 safe = spec.replace(":", "_").replace("/", "_")
                 record = {
                     "method": spec,
@@ -211,11 +213,41 @@ def run_benchmark(
                         )
         finally:
             method.close()
+    common = on_common_images(per_image)  # the bars compare methods on the same faces
     for split in splits:
-        report.region_bars(runs, split.config.variant, out / f"{split.config.variant}_regions.png")
-    table = report.shape_table(runs) + "\n" + report.detail_table(runs)
-    (out / "results.md").write_text(f"# Evaluation ({datetime.date.today().isoformat()})\n\n{table}")
+        report.region_bars(common, split.config.variant, out / f"{split.config.variant}_regions.png")
+    (out / "results.md").write_text(f"# Evaluation ({datetime.date.today().isoformat()})\n\n{tables(per_image)}")
     return runs
+
+
+def on_common_images(per_image: dict[tuple[str, str], list[ItemResult]]) -> dict[tuple[str, str], dict]:
+    """Aggregates over only the images of each split that every method scored: methods
+    that fail on some images (no face detected) are compared on the same faces."""
+    out = {}
+    for variant in dict.fromkeys(v for v, _ in per_image):
+        runs = {key: results for key, results in per_image.items() if key[0] == variant}
+        common = set.intersection(*({r.name for r in results if r.failure is None} for results in runs.values()))
+        for key, results in runs.items():
+            out[key] = aggregate([r for r in results if r.name in common])
+    return out
+
+
+def tables(per_image: dict[tuple[str, str], list[ItemResult]]) -> str:
+    """The Markdown of a run: every method on the images it scored, then all methods on
+    the images every method scored, then the detail errors."""
+    from hiface_jax.evaluation import report
+
+    runs = {key: aggregate(results) for key, results in per_image.items()}
+    return (
+        "## Each method on the images it scored\n\n" + report.shape_table(runs)
+        + "\n## All methods on the images every method scored\n\n" + report.shape_table(on_common_images(per_image))
+        + "\n## Detail\n\n" + report.detail_table(on_common_images(per_image))
+    )  # fmt: skip
+
+
+def item_results(record: dict) -> list[ItemResult]:
+    """The per-image results of a run's JSON record (``run_benchmark``'s files)."""
+    return [ItemResult(**image) for image in record["images"]]
 
 
 def read_points(path: Path) -> np.ndarray:
