@@ -45,7 +45,9 @@ def ground_truth(model: fm.FaceModel, regions: regions_lib.FaceRegions, levels: 
     skin = model.submesh()
     beta = np.random.default_rng(0).normal(size=skin.num_identity).astype(np.float32)
     coarse = np.asarray(fm.shape(skin, beta, np.zeros(skin.num_expression, np.float32)), np.float64) * 10.0
-    sub = detail.subdivide(np.asarray(skin.triangles), np.asarray(skin.uv_coords), np.asarray(skin.uv_triangles), levels)
+    sub = detail.subdivide(
+        np.asarray(skin.triangles), np.asarray(skin.uv_coords), np.asarray(skin.uv_triangles), levels
+    )
     cv, cw = np.asarray(sub.corner_vertices), np.asarray(sub.corner_weights)
     vertices = np.einsum("vkc,vk->vc", coarse[cv], cw)
     labels = regions_lib.subdivided_labels(regions.labels, cv, cw)
@@ -55,15 +57,17 @@ def ground_truth(model: fm.FaceModel, regions: regions_lib.FaceRegions, levels: 
 def timings(model: fm.FaceModel, repeats: int) -> None:
     regions = regions_lib.face_regions(model)
     mean = np.asarray(model.mean_shape, np.float64)
-    print("| ground truth | vertices | region vertices | closest points (all) | REALY, no alignment | REALY, full | all (mm) |")
+    print(
+        "| ground truth | vertices | region vertices | closest points (all) | REALY, no alignment | REALY, full | all (mm) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for levels, name in ((0, "coarse skin"), (1, "subdivided once (benchmark)"), (2, "subdivided twice")):
         gt = ground_truth(model, regions, levels)
         surface = Surface(mean * 10.0, regions.skin_triangles)
-        t_closest = median_seconds(lambda: surface.closest_points(gt.vertices), repeats)
+        t_closest = median_seconds(lambda s=surface, g=gt: s.closest_points(g.vertices), repeats)
         no_align = realy.RealyConfig(align=False)
-        t_corr = median_seconds(lambda: realy.realy_errors(mean * 10.0, gt, regions, no_align), repeats)
-        t_full = median_seconds(lambda: realy.realy_errors(mean, gt, regions), repeats)
+        t_corr = median_seconds(lambda g=gt, c=no_align: realy.realy_errors(mean * 10.0, g, regions, c), repeats)
+        t_full = median_seconds(lambda g=gt: realy.realy_errors(mean, g, regions), repeats)
         score = realy.realy_errors(mean, gt, regions).all
         print(
             f"| {name} | {len(gt.vertices):,} | {int((gt.labels >= 0).sum()):,} | {t_closest * 1e3:.1f} ms | "
@@ -73,7 +77,9 @@ def timings(model: fm.FaceModel, repeats: int) -> None:
     rng = np.random.default_rng(1)
     maps = [rng.normal(size=(256, 256)).astype(np.float32) * 0.01 for _ in range(3)]
     coarse = np.asarray(model.submesh().mean_shape)
-    t_detail = median_seconds(lambda: detail_metrics.detail_errors(topo, coarse, maps[0], maps[1], maps[2], maps[0]), repeats)
+    t_detail = median_seconds(
+        lambda: detail_metrics.detail_errors(topo, coarse, maps[0], maps[1], maps[2], maps[0]), repeats
+    )
     print(f"\ndetail errors (static, dynamic, total; UV 256): {t_detail * 1e3:.1f} ms per image")
 
 

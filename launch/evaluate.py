@@ -34,12 +34,16 @@ from absl import app, flags
 _METHODS = flags.DEFINE_string("methods", "mean,fit", "Comma-separated method specs, name[:checkpoint].")
 _SPLIT = flags.DEFINE_string("split", "synthetic", "Comma-separated split variants: synthetic, out_of_model.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
-_SPLIT_ROOT = flags.DEFINE_string("split_root", None, "Where splits are built and cached (default ~/.cache/hiface/benchmark).")
+_SPLIT_ROOT = flags.DEFINE_string(
+    "split_root", None, "Where splits are built and cached (default ~/.cache/hiface/benchmark)."
+)
 _PEOPLE = flags.DEFINE_integer("num_people", 8, "People per split (each neutral and expressive, at every yaw).")
 _YAWS = flags.DEFINE_string("yaws", "0,-35,35", "Head yaws of the views, degrees.")
 _SIZE = flags.DEFINE_integer("image_size", 224, "Benchmark image size.")
 _UV = flags.DEFINE_integer("uv_resolution", 256, "Detail UV resolution of the ground truth.")
-_BASIS = flags.DEFINE_string("detail_basis", None, "Detail basis of the split (default: the generator's default basis).")
+_BASIS = flags.DEFINE_string(
+    "detail_basis", None, "Detail basis of the split (default: the generator's default basis)."
+)
 _SEED = flags.DEFINE_integer("seed", 2026, "Split seed.")
 _BATCH = flags.DEFINE_integer("batch", 4, "Images per method call.")
 _LM_STEPS = flags.DEFINE_integer("landmark_steps", None, "fit: landmark-stage steps (default: the fitter's).")
@@ -70,7 +74,13 @@ def _scan_mode(model) -> int:
     optional = lambda v: Path(v) if v else None
     try:
         result = runner.score_scan(
-            model, Path(_PRED.value), Path(_GT.value), Path(_GT_KP.value), out, optional(_GT_LABELS.value), _GT_UNITS.value
+            model,
+            Path(_PRED.value),
+            Path(_GT.value),
+            Path(_GT_KP.value),
+            out,
+            optional(_GT_LABELS.value),
+            _GT_UNITS.value,
         )
     except (ValueError, mesh_io.MeshFileError) as e:
         return _error(str(e))

@@ -17,20 +17,25 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import app, flags
+from PIL import Image
 
-from hiface_jax.evaluation import regions as regions_lib  # noqa: E402
-from hiface_jax.evaluation import report  # noqa: E402
-from hiface_jax.face import face_model as fm  # noqa: E402
-from hiface_jax.geometry import rotation  # noqa: E402
+from hiface_jax.evaluation import regions as regions_lib
+from hiface_jax.evaluation import report
+from hiface_jax.face import face_model as fm
+from hiface_jax.geometry import rotation
 
 _OUTPUT = flags.DEFINE_string("output", "docs/evaluation_regions.png", "PNG to write.")
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
 
-REGION_COLOURS = {"nose": (0.90, 0.35, 0.25), "mouth": (0.85, 0.25, 0.65), "forehead": (0.25, 0.55, 0.90), "cheek": (0.30, 0.75, 0.35)}
+REGION_COLOURS = {
+    "nose": (0.90, 0.35, 0.25),
+    "mouth": (0.85, 0.25, 0.65),
+    "forehead": (0.25, 0.55, 0.90),
+    "cheek": (0.30, 0.75, 0.35),
+}
 SKIN = (0.80, 0.78, 0.75)
 
 
@@ -64,7 +69,14 @@ def main(argv) -> int:
     draw(model, regions, axes[1], 35.0, keypoints=False)
     counts = {name: int(regions.mask(name).sum()) for name in regions_lib.REGIONS}
     handles = [plt.Rectangle((0, 0), 1, 1, color=REGION_COLOURS[k]) for k in regions_lib.REGIONS]
-    fig.legend(handles, [f"{k} ({counts[k]} vertices)" for k in regions_lib.REGIONS], loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(
+        handles,
+        [f"{k} ({counts[k]} vertices)" for k in regions_lib.REGIONS],
+        loc="lower center",
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+    )
     fig.suptitle("REALY regions and 85 keypoints on the ICT mean face (white: iBUG 68, black: 68-84)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     out = Path(_OUTPUT.value)

@@ -192,7 +192,9 @@ class SplitAssets:
 
 
 @functools.lru_cache(maxsize=4)
-def split_assets(image_size: int, uv_resolution: int, detail_basis_path: str | None, ict_dir: str | None) -> SplitAssets:
+def split_assets(
+    image_size: int, uv_resolution: int, detail_basis_path: str | None, ict_dir: str | None
+) -> SplitAssets:
     m = fm.load_face_model(ict_dir, progress=False).submesh()
     basis = (
         detail_basis.load_or_build_default_basis(m, uv_resolution)
@@ -202,7 +204,9 @@ def split_assets(image_size: int, uv_resolution: int, detail_basis_path: str | N
     tris, uvs, uv_tris = np.asarray(m.triangles), np.asarray(m.uv_coords), np.asarray(m.uv_triangles)
     return SplitAssets(
         model=m,
-        layout=albedo_lib.albedo_layout(uvs, uv_tris, tris, np.asarray(m.landmark_indices), m.num_vertices, uv_resolution),
+        layout=albedo_lib.albedo_layout(
+            uvs, uv_tris, tris, np.asarray(m.landmark_indices), m.num_vertices, uv_resolution
+        ),
         basis=basis,
         geometry=detail.detail_geometry(m, uv_resolution),
         subdivision=detail.subdivide(tris, uvs, uv_tris, SUBDIVISION_LEVELS),
@@ -258,7 +262,9 @@ def _ground_truth(sampler: SplitAssets, beta, psi, deformation, codes, scan_maps
     coarse = fm.shape(m, beta, psi) + deformation
     tension = detail.tension_map(sampler.geometry, coarse, neutral)
     if scan_maps is None:
-        maps = detail.evaluate_detail(sampler.basis, jax.tree.map(lambda x: jnp.broadcast_to(x, (len(psi),) + x.shape), codes), tension)
+        maps = detail.evaluate_detail(
+            sampler.basis, jax.tree.map(lambda x: jnp.broadcast_to(x, (len(psi),) + x.shape), codes), tension
+        )
         static, displacement = maps.static, maps.displacement
     else:
         d_s, d_c, d_t = scan_maps
@@ -316,7 +322,9 @@ def _build_person(sampler, config: SplitConfig, regions, scan_layout, person: in
                       d["sh"], d["background"])
     )  # fmt: skip
     if int(np.max(overflow)) > 0:
-        raise RuntimeError(f"rasterizer overflow rendering person {person}; raise face_render's RasterConfig capacities")
+        raise RuntimeError(
+            f"rasterizer overflow rendering person {person}; raise face_render's RasterConfig capacities"
+        )
     views = [
         {"expression": EXPRESSIONS[e], "yaw": float(yaw), "image": images[k],
          "rotation": rot[k].tolist(), "translation": translation[k].tolist()}
@@ -336,13 +344,17 @@ def build_split(config: SplitConfig, folder: Path, progress: bool = True) -> Non
     """Writes the split into ``folder`` (which must not exist), atomically."""
     sampler = split_assets(config.image_size, config.uv_resolution, config.detail_basis, config.ict_dir)
     regions = regions_lib.face_regions(sampler.model)
-    scan_layout = detail_scans.scan_layout(sampler.model, config.uv_resolution) if config.variant == "out_of_model" else None
+    scan_layout = (
+        detail_scans.scan_layout(sampler.model, config.uv_resolution) if config.variant == "out_of_model" else None
+    )
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "images").mkdir(parents=True)
     (tmp / "gt").mkdir()
     items = []
-    for person in tqdm(range(config.num_people), desc=f"building {config.variant} split", unit="person", disable=not progress):
+    for person in tqdm(
+        range(config.num_people), desc=f"building {config.variant} split", unit="person", disable=not progress
+    ):
         truths, views = _build_person(sampler, config, regions, scan_layout, person)
         for e, truth in zip(EXPRESSIONS, truths):
             np.savez(tmp / "gt" / f"p{person:03d}_{e}.npz", **truth)
@@ -422,7 +434,9 @@ def topology(model: fm.FaceModel) -> Topology:
     sub = detail.subdivide(
         np.asarray(skin.triangles), np.asarray(skin.uv_coords), np.asarray(skin.uv_triangles), SUBDIVISION_LEVELS
     )
-    labels = regions_lib.subdivided_labels(regions.labels, np.asarray(sub.corner_vertices), np.asarray(sub.corner_weights))
+    labels = regions_lib.subdivided_labels(
+        regions.labels, np.asarray(sub.corner_vertices), np.asarray(sub.corner_weights)
+    )
     return Topology(regions, np.asarray(sub.triangles, np.int64), labels)
 
 
@@ -436,4 +450,6 @@ def realy_ground_truth(truth: dict[str, np.ndarray], topo: Topology) -> realy.Gr
     vertices = truth["vertices_detailed"].astype(np.float64) * 10.0
     if len(vertices) != len(topo.dense_labels):
         raise SplitError(f"ground truth has {len(vertices)} dense vertices, the topology {len(topo.dense_labels)}")
-    return realy.GroundTruth(vertices, topo.dense_triangles, topo.dense_labels, truth["keypoints"].astype(np.float64) * 10.0)
+    return realy.GroundTruth(
+        vertices, topo.dense_triangles, topo.dense_labels, truth["keypoints"].astype(np.float64) * 10.0
+    )

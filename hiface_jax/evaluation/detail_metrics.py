@@ -89,7 +89,9 @@ def detail_topology(model: FaceModel, resolution: int) -> DetailTopology:
     covered = np.asarray(geometry.raster.covered)
     masks = {}
     for name, member in wrinkle_vertex_masks(model).items():
-        texels = np.asarray(uv.to_uv_map(jnp.asarray(member, jnp.float32)[:, None], geometry.triangles, geometry.raster))
+        texels = np.asarray(
+            uv.to_uv_map(jnp.asarray(member, jnp.float32)[:, None], geometry.triangles, geometry.raster)
+        )
         masks[name] = (texels[..., 0] > 0.5) & covered
     return DetailTopology(geometry, masks)
 
@@ -130,7 +132,9 @@ def detail_errors(
     shape = tuple(np.shape(true_static))
     none = predicted is None
     total = np.zeros(shape, np.float32) if none else _resize(predicted, shape)
-    static = np.zeros(shape, np.float32) if none else None if predicted_static is None else _resize(predicted_static, shape)
+    static = (
+        np.zeros(shape, np.float32) if none else None if predicted_static is None else _resize(predicted_static, shape)
+    )
     parts = {"total": (total, true_static + true_dynamic)}
     if static is not None:
         parts |= {"static": (static, true_static), "dynamic": (total - static, true_dynamic)}

@@ -28,9 +28,9 @@ trained encoder through ``hiface_jax.model.predict``, on crops aligned by
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -66,7 +66,7 @@ class MethodContext:
     """What factories may use: the full face model and per-method options."""
 
     model: fm.FaceModel
-    fit_config: fitting.FitConfig = fitting.FitConfig()
+    fit_config: fitting.FitConfig = dataclasses.field(default_factory=fitting.FitConfig)
     batch_size: int = 4
 
 

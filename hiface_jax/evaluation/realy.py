@@ -164,7 +164,9 @@ def check_prediction(vertices: np.ndarray, regions: regions_lib.FaceRegions) -> 
     return v[: regions.num_vertices]
 
 
-def global_similarity(predicted_keypoints: np.ndarray, gt_keypoints: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+def global_similarity(
+    predicted_keypoints: np.ndarray, gt_keypoints: np.ndarray
+) -> tuple[np.ndarray, float, np.ndarray]:
     """R, s, t taking the prediction's 7 alignment keypoints onto the ground truth's."""
     k = list(regions_lib.SEVEN_KEYPOINTS)
     return procrustes(predicted_keypoints[k], gt_keypoints[k], with_scale=True)
@@ -405,7 +407,9 @@ def ground_truth_from_scan(
     if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3:
         raise ValueError(f"the scan must be (N, 3) vertices and (M, 3) triangles, got {v.shape}, {f.shape}")
     if kp.shape != (regions_lib.NUM_KEYPOINTS, 3):
-        raise ValueError(f"the scan's keypoints must be ({regions_lib.NUM_KEYPOINTS}, 3) in REALY's order, got {kp.shape}")
+        raise ValueError(
+            f"the scan's keypoints must be ({regions_lib.NUM_KEYPOINTS}, 3) in REALY's order, got {kp.shape}"
+        )
     if not (np.isfinite(v).all() and np.isfinite(kp).all()):
         raise ValueError("the scan or its keypoints hold non-finite values")
     v, kp = v * UNITS_TO_MM[units], kp * UNITS_TO_MM[units]

@@ -85,7 +85,7 @@ _EXTRA_KEYPOINTS = (
 )  # fmt: skip
 _FRONT_FACING = 0.2  # minimum n . z of a region vertex
 _NOSE, _MOUTH = range(27, 36), range(48, 60)
-_JAW, _BROWS = range(0, 17), range(17, 27)
+_JAW, _BROWS = range(17), range(17, 27)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,13 +10,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import PolyCollection
 
-from hiface_jax import mesh_io  # noqa: E402
-from hiface_jax.evaluation import detail_metrics  # noqa: E402
-from hiface_jax.evaluation.regions import REGIONS  # noqa: E402
+from hiface_jax import mesh_io
+from hiface_jax.evaluation import detail_metrics
+from hiface_jax.evaluation.regions import REGIONS
 
 Runs = dict[tuple[str, str], dict]
 SHAPE_COLUMNS = ("all",) + REGIONS
@@ -54,8 +54,10 @@ def shape_table(runs: Runs) -> str:
 def detail_table(runs: Runs) -> str:
     """Markdown: detail errors over the wrinkle regions, static / dynamic / total parts."""
     lines = [
-        "Detail in the wrinkle regions (forehead, crow's feet, nasolabial folds): displacement error mm / "
-        "normal angle error degrees, mean over images; methods without detail are scored with zero maps.",
+        (
+            "Detail in the wrinkle regions (forehead, crow's feet, nasolabial folds): displacement error mm / "
+            "normal angle error degrees, mean over images; methods without detail are scored with zero maps."
+        ),
         "",
         "| split | method | faces | " + " | ".join(f"{p} mm | {p} deg" for p in detail_metrics.PARTS) + " |",
         "|---|---|---|" + "---|---|" * len(detail_metrics.PARTS),
@@ -121,7 +123,9 @@ def draw_mesh(ax, vertices: np.ndarray, triangles: np.ndarray, face_colours: np.
     ax.axis("off")
 
 
-def write_heatmap(path: Path, vertices_mm: np.ndarray, triangles: np.ndarray, errors: np.ndarray, title: str) -> list[Path]:
+def write_heatmap(
+    path: Path, vertices_mm: np.ndarray, triangles: np.ndarray, errors: np.ndarray, title: str
+) -> list[Path]:
     """``path``.obj with vertex colours and ``path``.png (frontal view with a colour bar)
     of per-vertex errors (mm, NaN outside the regions) on a ground-truth mesh."""
     colours = error_colours(errors)

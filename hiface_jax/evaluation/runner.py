@@ -38,7 +38,7 @@ class ScoringTopology:
     detail: detail_metrics.DetailTopology
 
     @classmethod
-    def of(cls, model: FaceModel, uv_resolution: int) -> "ScoringTopology":
+    def of(cls, model: FaceModel, uv_resolution: int) -> ScoringTopology:
         return cls(bs.topology(model), detail_metrics.detail_topology(model, uv_resolution))
 
 
@@ -91,7 +91,9 @@ def select_items(split: bs.BenchmarkSplit, per_expression: int | None = None) ->
         return list(split.items)
     chosen = set()
     for expression in ("neutral", "expressive"):
-        items = sorted((it for it in split.items if it.expression == expression), key=lambda it: (abs(it.yaw), it.index))
+        items = sorted(
+            (it for it in split.items if it.expression == expression), key=lambda it: (abs(it.yaw), it.index)
+        )
         chosen |= {it.index for it in items[:per_expression]}
     return [it for it in split.items if it.index in chosen]
 
@@ -209,7 +211,11 @@ def run_benchmark(
                         gt = bs.realy_ground_truth(bs.read_ground_truth(by_name[r.name]), topo[res].shape)
                         title = f"{spec} on {variant} {r.name}: all {r.shape['all']:.2f} mm"
                         report.write_heatmap(
-                            out / "heatmaps" / f"{variant}_{safe}_{r.name}", gt.vertices, gt.triangles, r.vertex_errors, title
+                            out / "heatmaps" / f"{variant}_{safe}_{r.name}",
+                            gt.vertices,
+                            gt.triangles,
+                            r.vertex_errors,
+                            title,
                         )
         finally:
             method.close()

@@ -42,7 +42,9 @@ class Surface:
         vertices = np.asarray(vertices, np.float64)
         triangles = np.asarray(triangles)
         if vertices.ndim != 2 or vertices.shape[1] != 3 or triangles.ndim != 2 or triangles.shape[1] != 3:
-            raise ValueError(f"a surface needs (V, 3) vertices and (F, 3) triangles, got {vertices.shape}, {triangles.shape}")
+            raise ValueError(
+                f"a surface needs (V, 3) vertices and (F, 3) triangles, got {vertices.shape}, {triangles.shape}"
+            )
         if len(triangles) == 0:
             raise ValueError("a surface needs at least one triangle")
         if triangles.min() < 0 or triangles.max() >= len(vertices):

@@ -57,7 +57,9 @@ def tiny_split_config(small_detail_basis):
     """One person, neutral and expressive, frontal and 35 degrees: 4 images of 96 px."""
     from hiface_jax.evaluation import benchmark_split as bs
 
-    return bs.SplitConfig(num_people=1, yaws=(0.0, 35.0), image_size=96, uv_resolution=64, detail_basis=small_detail_basis)
+    return bs.SplitConfig(
+        num_people=1, yaws=(0.0, 35.0), image_size=96, uv_resolution=64, detail_basis=small_detail_basis
+    )
 
 
 @pytest.fixture(scope="session")

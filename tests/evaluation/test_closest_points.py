@@ -37,9 +37,7 @@ def closest_on_triangle(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarr
 
 
 def brute_force_distance(query: np.ndarray, vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    return np.array(
-        [min(np.linalg.norm(q - closest_on_triangle(q, *vertices[t])) for t in triangles) for q in query]
-    )
+    return np.array([min(np.linalg.norm(q - closest_on_triangle(q, *vertices[t])) for t in triangles) for q in query])
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,12 @@ def test_a_constant_displacement_offset_scores_that_offset(detail_topo, expressi
     t = expressive_truth
     total = t["displacement_static"] + t["displacement_dynamic"]
     shifted = detail_metrics.detail_errors(
-        detail_topo, t["vertices_coarse"], t["displacement_static"], t["displacement_dynamic"], total + 0.01, t["displacement_static"] + 0.01
+        detail_topo,
+        t["vertices_coarse"],
+        t["displacement_static"],
+        t["displacement_dynamic"],
+        total + 0.01,
+        t["displacement_static"] + 0.01,
     )
     for region in detail_metrics.WRINKLE_REGIONS + ("all",):
         assert np.isclose(shifted[f"total_{region}_displacement_mm"], 0.1, atol=1e-5)  # 0.01 cm
@@ -54,5 +59,5 @@ def test_no_detail_scores_the_truth_itself_and_total_only_predictions_score_the_
     # A method giving the total only (at another resolution) is scored on the total only.
     upsampled = np.repeat(np.repeat(static + dynamic, 2, 0), 2, 1)
     total_only = detail_metrics.detail_errors(detail_topo, t["vertices_coarse"], static, dynamic, upsampled)
-    assert set(k.split("_")[0] for k in total_only) == {"total"}
+    assert {k.split("_")[0] for k in total_only} == {"total"}
     assert total_only["total_all_displacement_mm"] < 0.3 * none["total_all_displacement_mm"]

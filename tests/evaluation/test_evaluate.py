@@ -24,7 +24,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "launch.evaluate", *args], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 
 

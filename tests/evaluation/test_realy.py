@@ -98,9 +98,13 @@ def test_bad_input_is_a_clear_error(person_cm, coarse_gt, face_regions, face_mod
         realy.realy_errors(person_cm, empty, face_regions)
     mean = np.asarray(face_model.mean_shape)
     with pytest.raises(ValueError, match=r"keypoints must be \(85, 3\)"):
-        realy.ground_truth_from_scan(coarse_gt.vertices, coarse_gt.triangles, coarse_gt.keypoints[:68], face_regions, mean)
+        realy.ground_truth_from_scan(
+            coarse_gt.vertices, coarse_gt.triangles, coarse_gt.keypoints[:68], face_regions, mean
+        )
     with pytest.raises(ValueError, match="units must be one of mm, cm, m"):
-        realy.ground_truth_from_scan(coarse_gt.vertices, coarse_gt.triangles, coarse_gt.keypoints, face_regions, mean, units="in")
+        realy.ground_truth_from_scan(
+            coarse_gt.vertices, coarse_gt.triangles, coarse_gt.keypoints, face_regions, mean, units="in"
+        )
 
 
 def test_weighted_procrustes_equals_repeating_pairs():
