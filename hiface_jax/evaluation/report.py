@@ -134,7 +134,7 @@ def write_heatmap(
     draw_mesh(ax, vertices_mm, triangles, colours[triangles].mean(1))
     mappable = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0.0, HEATMAP_MAX_MM), "inferno")
     fig.colorbar(mappable, ax=ax, fraction=0.04, label="error (mm)")
-    ax.set_title(title, fontsize=8)
+    fig.suptitle(title, fontsize=7)
     fig.tight_layout()
     png = path.with_suffix(".png")
     fig.savefig(png, dpi=90)
