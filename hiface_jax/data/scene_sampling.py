@@ -7,7 +7,12 @@ Ranges (documented defaults of ``SceneDistribution``):
 * SH radiance: a white ambient term L00 = 2 sqrt(pi) * U(0.6, 1.0) plus one random
   directional lobe (bands 1 and 2 of a clamped-cosine light from a random upper-front
   direction, strength U(0.2, 0.9)), tinted by a colour temperature jitter of +-8%;
-* backgrounds: a mix of smooth colour gradients, band-limited noise and stripes.
+* backgrounds (``sample_backgrounds``, the first generator's): smooth colour gradients,
+  band-limited noise and stripes; the realistic generator draws real photographs
+  instead (``backgrounds``).
+
+``dominant_light`` recovers the directional lobe from any SH (its band 1) for the
+specular term.
 """
 
 from __future__ import annotations
@@ -60,6 +65,29 @@ def directional_sh(direction: jnp.ndarray) -> jnp.ndarray:
     """
     weights = jnp.array([1.0, 2 / 3, 2 / 3, 2 / 3, 0.25, 0.25, 0.25, 0.25, 0.25])
     return sh_basis(direction) * weights * (2.0 * math.sqrt(math.pi))
+
+
+LOBE_BAND1 = 2.0 / 3.0 * 2.0 * math.sqrt(math.pi) * math.sqrt(3.0) / (2.0 * math.sqrt(math.pi))  # = 2 / sqrt(3)
+
+
+def dominant_light(sh: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Direction (..., 3) and per-channel strength (..., 3) of the SH's directional part.
+
+    Band 1 of SH radiance is a vector field: (L_1-1, L_10, L_11) is proportional to
+    (y, z, x) of the mean light direction. For ``directional_sh(d) * strength`` it is
+    exactly ``LOBE_BAND1 * strength * d``, so both are recovered exactly for the sampled
+    lights; for any other SH this is the usual dominant-direction estimate.
+
+    Args:
+      sh: (..., 9, 3) SH radiance.
+    """
+    band1 = sh[..., 1:4, :]  # (..., (y, z, x), 3)
+    lum = jnp.einsum("...kc,c->...k", band1, jnp.array([0.2126, 0.7152, 0.0722], sh.dtype))
+    d = jnp.stack([lum[..., 2], lum[..., 0], lum[..., 1]], -1)
+    d = d / jnp.maximum(jnp.linalg.norm(d, axis=-1, keepdims=True), 1e-9)
+    along = jnp.stack([d[..., 1], d[..., 2], d[..., 0]], -1)  # d in band order (y, z, x)
+    strength = jnp.einsum("...kc,...k->...c", band1, along) / LOBE_BAND1
+    return d, jnp.maximum(strength, 0.0)
 
 
 def sample_lighting(key: jax.Array, batch: int, dist: SceneDistribution) -> jnp.ndarray:
