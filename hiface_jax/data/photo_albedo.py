@@ -56,6 +56,8 @@ PHOTOMETRIC_STEPS = 100  # the fit only needs pose, shape and light: the albedo 
 MASK_EROSION = 7  # px at 224: the photo's face mask shrinks by this before projecting
 DEPTH_TOLERANCE = 0.4  # cm between a texel's depth and the rendered depth at its pixel
 COLOUR_TRANSFER = (0.3, 1.0)  # range of the exponent of the skin-tone ratio
+DETAIL_SIGMA = 1.0 / 48.0  # low-pass of the texture ratio, as a fraction of the map side
+DETAIL_RANGE = (0.6, 1.5)
 
 
 @struct.dataclass
@@ -66,12 +68,14 @@ class PhotoAlbedoBank:
     Attributes:
       maps: (N, R, R, 3) linear albedo over the face UV tile.
       skin_colour: (N, 3) the map's mean skin colour (cheeks, forehead, nose).
+      detail: (N, R, R, 3) the map's texture: its ratio to its own low-pass version.
       count: number of real maps.
       names: their sources.
     """
 
     maps: jnp.ndarray
     skin_colour: jnp.ndarray
+    detail: jnp.ndarray  # (N, R, R, 3) maps / their low-pass (``DETAIL_SIGMA``), clipped to DETAIL_RANGE
     count: int = struct.field(pytree_node=False)
     names: tuple[str, ...] = struct.field(pytree_node=False)
 
@@ -326,6 +330,43 @@ def packaged_bank_path() -> pathlib.Path:
     return cache_dir() / f"photo_albedo_packaged_{h.hexdigest()[:16]}.npz"
 
 
+def bank_from_folder(
+    folder: str | os.PathLike, out_dir: str | os.PathLike, max_photos: int = MAX_PHOTOS, ict_dir: str | None = None
+) -> pathlib.Path:
+    """Builds (or finds, when already built from the same files) the bank of a photo folder.
+
+    Up to ``max_photos`` photos, evenly spread over the folder's sorted image files
+    (recursive), are fitted and projected; unreadable files and photos without a face are
+    skipped with a message. The bank is ``out_dir/photo_albedo_<hash>.npz``, the hash
+    covering the chosen files (path, size, mtime) and the method's settings.
+
+    Raises:
+      PhotoAlbedoError: no image file in the folder, or no face fitted in any.
+    """
+    from hiface_jax.photo import image_io
+
+    root = pathlib.Path(folder).expanduser()
+    suffixes = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+    if not files:
+        raise PhotoAlbedoError(f"no photos in {root} to build albedo maps from")
+    pick = [files[i] for i in np.unique(np.linspace(0, len(files) - 1, min(max_photos, len(files))).round().astype(int))]
+    h = hashlib.sha256(repr((BANK_FORMAT, BANK_RESOLUTION, PHOTOMETRIC_STEPS, DEPTH_TOLERANCE, MASK_EROSION)).encode())
+    for f in pick:
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    path = pathlib.Path(out_dir).expanduser() / f"photo_albedo_{h.hexdigest()[:16]}.npz"
+    if path.is_file():
+        return path
+    photos = []
+    for f in pick:
+        try:
+            photos.append((str(f), image_io.read_image(f)))
+        except image_io.ImageReadError as e:
+            print(f"photo albedo: skipped {e}", file=sys.stderr)
+    return save_bank(path, build_bank(photos, ict_dir))
+
+
 def load_bank(spec: str | None, resolution: int, ict_dir: str | None = None) -> PhotoAlbedoBank:
     """The bank a config names, resampled to ``resolution``.
 
@@ -335,7 +376,9 @@ def load_bank(spec: str | None, resolution: int, ict_dir: str | None = None) -> 
       PhotoAlbedoError: an unreadable or malformed bank file, or no fittable photo.
     """
     if spec is None:
-        return PhotoAlbedoBank(jnp.zeros((1, resolution, resolution, 3)), jnp.ones((1, 3)), 0, ())
+        return PhotoAlbedoBank(
+            jnp.zeros((1, resolution, resolution, 3)), jnp.ones((1, 3)), jnp.ones((1, resolution, resolution, 3)), 0, ()
+        )
     if spec == PACKAGED:
         path = packaged_bank_path()
         if not path.is_file():
@@ -350,37 +393,58 @@ def load_bank(spec: str | None, resolution: int, ict_dir: str | None = None) -> 
     if maps.shape[1] != resolution:
         maps = jax.image.resize(maps, (maps.shape[0], resolution, resolution, 3), "linear")
     names = tuple(str(n) for n in data["names"])
-    return PhotoAlbedoBank(jnp.clip(maps, 0.0, 1.0), jnp.asarray(data["skin_colour"], jnp.float32), len(names), names)
+    maps = np.clip(np.asarray(maps, np.float64), 0.0, 1.0)
+    sigma = DETAIL_SIGMA * resolution
+    low = ndimage.gaussian_filter(maps, (0, sigma, sigma, 0), mode="nearest")
+    detail = np.clip(maps / np.maximum(low, 1e-3), *DETAIL_RANGE)
+    return PhotoAlbedoBank(
+        jnp.asarray(maps, jnp.float32), jnp.asarray(data["skin_colour"], jnp.float32), jnp.asarray(detail, jnp.float32),
+        len(names), names,
+    )  # fmt: skip
 
 
 def sample_mix(key: jax.Array, batch: int, bank: PhotoAlbedoBank, probability: float) -> dict[str, jnp.ndarray]:
-    """Per sample: which map (``albedo_photo_id``, -1: none), its weight against the
-    designed albedo U(0.6, 1) and the skin-tone transfer exponent."""
-    k = jax.random.split(key, 4)
+    """Per sample: which map (``albedo_photo_id``, -1: none), how much of its colour
+    replaces the designed one (``albedo_photo_weight`` U(0, 0.6)), how much of its
+    texture is applied (``albedo_photo_detail`` U(0.3, 0.8)) and the skin-tone transfer
+    exponent."""
+    k = jax.random.split(key, 5)
     use = jax.random.bernoulli(k[0], probability if bank.count else 0.0, (batch,))
     ids = jax.random.randint(k[1], (batch,), 0, max(bank.count, 1))
     return {
         "albedo_photo_id": jnp.where(use, ids, -1),
-        "albedo_photo_weight": jnp.where(use, jax.random.uniform(k[2], (batch,), minval=0.6, maxval=1.0), 0.0),
+        "albedo_photo_weight": jnp.where(use, jax.random.uniform(k[2], (batch,), maxval=0.6), 0.0),
+        "albedo_photo_detail": jnp.where(use, jax.random.uniform(k[4], (batch,), minval=0.3, maxval=0.8), 0.0),
         "albedo_photo_transfer": jax.random.uniform(k[3], (batch,), minval=COLOUR_TRANSFER[0], maxval=COLOUR_TRANSFER[1]),
     }
 
 
+def feature_regions(layout: albedo_lib.AlbedoLayout) -> np.ndarray:
+    """(R, R) soft mask of the eye regions and the lips widened by 3% of the map: where
+    photo maps carry glasses, make-up, teeth and the fit's worst misalignment."""
+    r = np.asarray(layout.lips).shape[0]
+    lips = ndimage.grey_dilation(np.asarray(layout.lips), size=max(1, round(0.06 * r)))
+    lips = ndimage.gaussian_filter(lips, 0.015 * r)
+    return np.clip(np.maximum(np.asarray(layout.eye_regions), 1.5 * lips), 0.0, 1.0).astype(np.float32)
+
+
 def mix(
-    designed: jnp.ndarray, base: jnp.ndarray, bank: PhotoAlbedoBank, d: dict[str, jnp.ndarray], eye_regions: jnp.ndarray
+    designed: jnp.ndarray, base: jnp.ndarray, bank: PhotoAlbedoBank, d: dict[str, jnp.ndarray], features: jnp.ndarray
 ) -> jnp.ndarray:
     """(B, R, R, 3) designed albedo mixed with the sampled photo maps.
 
-    The photo map is scaled per channel by (base / its skin colour) ** transfer, which
-    moves its tone toward the sampled skin tone ``base`` (B, 3) while keeping its texture.
-    Around the eyes (``eye_regions`` (R, R), where photos show glasses, make-up and the
-    fit's worst misalignment) the designed albedo is used, brought to the same tone.
+        A = lerp(designed, toned photo, weight) * detail ** detail_strength
+
+    The toned photo is the map scaled per channel by (base / its skin colour) ** transfer,
+    which moves its tone toward the sampled skin tone ``base`` (B, 3); the detail is the
+    map's ratio to its low-pass version (pores, freckles, fine lines), so the texture of
+    a real photo reaches every skin tone without its blotches and baked-in shading.
+    In the ``feature_regions`` (R, R) the designed albedo is kept.
     """
     ids = jnp.maximum(d["albedo_photo_id"], 0)
     ratio = (base / jnp.maximum(bank.skin_colour[ids], 1e-3)) ** d["albedo_photo_transfer"][:, None]
     toned = jnp.clip(bank.maps[ids] * ratio[:, None, None], 0.0, 1.0)
-    to_tone = bank.skin_colour[ids] * ratio / jnp.maximum(base, 1e-3)
-    eyes = eye_regions[..., None]
-    photo = toned + (jnp.clip(designed * to_tone[:, None, None], 0.0, 1.0) - toned) * eyes
-    w = d["albedo_photo_weight"][:, None, None, None]
-    return designed + (photo - designed) * w
+    keep = 1.0 - features[..., None]
+    w = d["albedo_photo_weight"][:, None, None, None] * keep
+    strength = d["albedo_photo_detail"][:, None, None, None] * keep
+    return jnp.clip((designed + (toned - designed) * w) * bank.detail[ids] ** strength, 0.0, 1.0)

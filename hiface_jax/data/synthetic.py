@@ -36,6 +36,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import ndimage
 
 from hiface_jax.data import backgrounds, camera_effects, eyes_mouth, hair, head_scene, photo_albedo, scene_sampling, torso
 from hiface_jax.face import albedo as albedo_lib
@@ -110,6 +111,8 @@ class SyntheticSampler:
             if config.detail_basis is None
             else detail_basis.load_detail_basis(config.detail_basis, config.uv_resolution)
         )
+        self.brow_strands = brow_strands(config.uv_resolution)
+        self.features = photo_albedo.feature_regions(self.layout)
         self.geometry = detail.detail_geometry(m, config.uv_resolution)
         self.subdivision = detail.subdivide(
             np.asarray(m.triangles), np.asarray(m.uv_coords), np.asarray(m.uv_triangles), config.subdivision_levels
@@ -119,10 +122,11 @@ class SyntheticSampler:
         self.background_bank = jnp.asarray(bank)
         self.photo_bank = photo_albedo.load_bank(config.photo_albedo, config.uv_resolution, config.ict_dir)
         self.focal = 0.5 * config.image_size / math.tan(math.radians(config.fov_degrees) / 2.0)
-        self.sample = jax.jit(self._sample)
+        # Three jitted stages (sample = draw, then geometry, then shading), so that every
+        # entry point shares their compilations.
         self.draw = jax.jit(self._draw_batch)
-        self.render = jax.jit(self._render)
         self.scene_geometry = jax.jit(self._geometry)
+        self._shade_jit = jax.jit(self._shade)
 
     def keys(self, start: int, count: int) -> jax.Array:
         """Per-sample keys fold_in(key(seed), i) for i in [start, start + count)."""
@@ -186,14 +190,22 @@ class SyntheticSampler:
         return jax.vmap(self._draw)(keys)
 
     def _skin_albedo(self, d: dict[str, jnp.ndarray]) -> jnp.ndarray:
+        """The designed albedo with hair-textured brows and lash lines, mixed with photo maps."""
         designed = albedo_lib.albedo_map(
-            d["albedo_base"], d["albedo_lips"], d["albedo_brows"], d["albedo_grid"], self.layout
+            d["albedo_base"], d["albedo_lips"], jnp.zeros_like(d["albedo_brows"]), d["albedo_grid"], self.layout
         )
-        mixed = photo_albedo.mix(designed, d["albedo_base"], self.photo_bank, d, self.layout.eye_regions)
+        brows = (self.layout.brows * jnp.asarray(self.brow_strands))[..., None]
+        designed = jnp.clip(designed + d["albedo_brows"][:, None, None] * brows, 0.0, 1.0)
+        mixed = photo_albedo.mix(designed, d["albedo_base"], self.photo_bank, d, jnp.asarray(self.features))
         return mixed * (1.0 - LASH_DARKENING * self.layout.lashes[..., None])
 
-    def _sample(self, keys: jax.Array) -> dict[str, jnp.ndarray]:
-        return self._render(self._draw_batch(keys))
+    def sample(self, keys: jax.Array) -> dict[str, jnp.ndarray]:
+        """Samples of (B,) keys (``keys``): ``render(draw(keys))``. Traceable inside jit."""
+        return self.render(self.draw(keys))
+
+    def render(self, d: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+        """Images and ground truth of drawn variables (``draw``'s output, possibly edited)."""
+        return self._shade_jit(d, self.scene_geometry(d))
 
     def _geometry(self, d: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
         """Everything geometric about drawn samples: final expression, rest and posed
@@ -226,9 +238,8 @@ class SyntheticSampler:
             "displacement": c.detail_scale * maps.displacement, "scene_vertices": scene_vertices, "aux": aux, "ao": ao,
         }  # fmt: skip
 
-    def _render(self, d: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+    def _shade(self, d: dict[str, jnp.ndarray], g: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
         c, m, sc = self.config, self.model, self.scene
-        g = self._geometry(d)
         expression, vertices, posed, rot, translation = g["expression"], g["rest"], g["posed"], g["rotation"], g["translation"]
         maps, displacement = g["maps"], g["displacement"]
         normal_map, _ = detail.detailed_normal_map(posed, displacement, self.geometry)
@@ -264,6 +275,7 @@ class SyntheticSampler:
             "albedo_grid": d["albedo_grid"],
             "albedo_photo_id": d["albedo_photo_id"],
             "albedo_photo_weight": d["albedo_photo_weight"],
+            "albedo_photo_detail": d["albedo_photo_detail"],
             "static_code": d["static_code"],
             "dynamic_code": d["dynamic_code"],
             "displacement_static": c.detail_scale * maps.static,
@@ -286,6 +298,16 @@ class SyntheticSampler:
         return sample
 
 
+def brow_strands(resolution: int, seed: int = 0) -> np.ndarray:
+    """(R, R) in [0, 1]: short strokes along u (brow hairs run sideways), which break the
+    designed brow into hairs; a fixed texture, so every sample's brows differ only by
+    the sampled colour and the face's shape."""
+    rng = np.random.default_rng(seed)
+    s = resolution / 256.0
+    z = ndimage.gaussian_filter(rng.normal(size=(resolution, resolution)), (0.6 * s, 2.5 * s), mode="wrap")
+    return np.clip(0.55 + 1.2 * z / z.std(), 0.0, 1.0).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=4)
 def sampler(config: SyntheticConfig) -> SyntheticSampler:
     """One sampler per config and process (loading assets and compiling is the slow part)."""
@@ -293,7 +315,7 @@ def sampler(config: SyntheticConfig) -> SyntheticSampler:
 
 
 def generate(config: SyntheticConfig, start: int, count: int) -> dict[str, np.ndarray]:
-    """Samples [start, start + count) as numpy arrays (see ``SyntheticSampler._render``).
+    """Samples [start, start + count) as numpy arrays (see ``SyntheticSampler._shade``).
 
     Raises:
       RuntimeError: the rasterizer overflowed (an incomplete image is never returned).

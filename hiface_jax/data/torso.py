@@ -53,13 +53,16 @@ def sample_torso(key: jax.Array, batch: int) -> dict[str, jnp.ndarray]:
     muted = jax.random.uniform(k[0], (batch, 1), minval=0.2, maxval=1.0)
     grey = jax.random.uniform(k[1], (batch, 1), maxval=0.9)
     colour = lambda kk: (grey + (jax.random.uniform(kk, (batch, 3), maxval=0.9) - grey) * muted) ** 2.2
+    first = colour(k[6])
     return {
         "torso_shoulders": jax.random.uniform(k[2], (batch,), minval=15.0, maxval=20.0),
         "torso_depth": jax.random.uniform(k[3], (batch,), minval=9.0, maxval=12.0),
         "torso_collar": jax.random.uniform(k[4], (batch,), minval=-12.5, maxval=-10.5),
         "torso_collar_scale": jax.random.uniform(k[5], (batch,), minval=1.0, maxval=1.15),
-        "cloth_colour": colour(k[6]),
-        "cloth_colour2": colour(k[7]),
+        "cloth_colour": first,
+        # The pattern's second colour stays near the first (prints are rarely loud).
+        "cloth_colour2": first * jax.random.uniform(k[7], (batch, 1), minval=0.4, maxval=1.3) * 0.7
+        + 0.3 * colour(jax.random.fold_in(k[7], 1)),
         "cloth_pattern": jax.random.randint(k[8], (batch,), 0, 4),
     }
 

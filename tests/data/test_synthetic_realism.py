@@ -25,17 +25,18 @@ from hiface_jax.geometry import rotation, uv
 
 @pytest.fixture(scope="module")
 def controlled(small_synthetic_config):
-    """Four frontal faces at 100 cm, looking at the camera, hair and extra shapes off:
-    0 eyes open + mouth closed, 1 eyes closed, 2 mouth open (jawOpen 0.7), 3 wink (left shut)."""
+    """Three frontal faces at 100 cm looking at the camera, without hair or extra shapes
+    (the batch size of the module's other samples, so the compilation is shared):
+    0 eyes open, mouth closed; 1 eyes shut; 2 mouth open (jawOpen 0.7) and a wink (left eye shut)."""
     s = synthetic.sampler(small_synthetic_config)
-    d = dict(s.draw(s.keys(0, 4)))
+    d = dict(s.draw(s.keys(0, 3)))
     names = s.model.expression_names
-    expression = np.zeros((4, len(names)), np.float32)
+    expression = np.zeros((3, len(names)), np.float32)
     expression[2, names.index("jawOpen")] = 0.7
     d.update(
-        euler=jnp.zeros((4, 3)), offset=jnp.array([[0.0, 0.0, -100.0]] * 4), gaze_angles=jnp.zeros((4, 2)),
-        eyelid_closure=jnp.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0]]), expression=jnp.asarray(expression),
-        hair_present=jnp.zeros(4, bool),
+        euler=jnp.zeros((3, 3)), offset=jnp.array([[0.0, 0.0, -100.0]] * 3), gaze_angles=jnp.zeros((3, 2)),
+        eyelid_closure=jnp.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]]), expression=jnp.asarray(expression),
+        hair_present=jnp.zeros(3, bool),
     )  # fmt: skip
     return jax.device_get(s.render(d))
 
@@ -45,14 +46,15 @@ def test_eyelids_hide_the_iris_and_lips_hide_the_teeth(controlled):
     s = seg.shape[-1]
     left, right = seg[..., : s // 2], seg[..., s // 2 :]  # image left shows the subject's right eye
     iris = lambda x: int((x == Segment.IRIS).sum())
-    assert iris(seg[0]) > 20 and iris(seg[2]) > 20, "open eyes show their irises"
-    assert iris(seg[1]) == 0 and int((seg[1] == Segment.SCLERA).sum()) == 0, "closed lids cover the eyeballs"
+    assert iris(seg[0]) > 20, "open eyes show their irises"
+    assert iris(seg[1]) == 0 and int((seg[1] == Segment.SCLERA).sum()) == 0, "shut lids cover the eyeballs"
     # Wink: the subject's left eye (image right) is shut, the right one open.
-    assert iris(right[3]) == 0 and iris(left[3]) > 10
+    assert iris(right[2]) == 0 and iris(left[2]) > 10
     teeth = lambda x: int((x == Segment.TEETH).sum())
     assert teeth(seg[0]) == 0 and teeth(seg[1]) == 0, "closed lips hide the teeth"
     assert teeth(seg[2]) > 5 and int((seg[2] == Segment.MOUTH).sum()) > 5, "an open mouth shows teeth and mouth"
     np.testing.assert_allclose(controlled["eyelid_closure"][1], 1.0)
+    assert controlled["lip_gap"][2] > 0.5 > controlled["lip_gap"][0]  # cm
     # Looking at the camera from the front: gaze toward +z, both eyes alike.
     g = controlled["gaze"][0]
     assert (g[:, 2] > 0.95).all() and np.abs(g[0] - g[1]).max() < 0.3
@@ -166,7 +168,7 @@ def test_background_folder_and_sampling(tmp_path):
     assert bank.shape == (len(names), 32, 32, 3) and bank.dtype == np.uint8 and names[-1].endswith("rgba.png")
     with pytest.raises(backgrounds.BackgroundError):
         backgrounds.folder_images(tmp_path / "nothing")
-    out, ids = backgrounds.sample_backgrounds(jax.random.key(0), jnp.asarray(bank), 64, 24)
+    out, ids = jax.jit(backgrounds.sample_backgrounds, static_argnums=(2, 3))(jax.random.key(0), jnp.asarray(bank), 64, 24)
     out, ids = np.asarray(out), np.asarray(ids)
     assert out.shape == (64, 24, 24, 3) and out.min() >= 0 and out.max() <= 1
     assert (ids == -1).any() and ((ids >= 0) & (ids < len(names))).sum() > 32
@@ -194,7 +196,7 @@ def test_ambient_occlusion_of_an_open_box_matches_the_view_factor():
         verts.append(np.array([[x0, 0, z0], [x1, 0, z1], [x1, h, z1], [x0, h, z0]]))
         faces.append(np.array([[0, 1, 2], [0, 2, 3]]) + base)
     v, f = np.concatenate(verts), np.concatenate(faces)
-    ao = occlusion.bake_ambient_occlusion(v, f, num_directions=2048, resolution=128)
+    ao = occlusion.bake_ambient_occlusion(v, f, num_directions=512, resolution=96, chunk=64)
     centre = int(idx[n // 2, n // 2])
     A = B = a / h
     corner = (A / math.sqrt(1 + A * A) * math.atan(B / math.sqrt(1 + A * A)) + B / math.sqrt(1 + B * B) * math.atan(A / math.sqrt(1 + B * B))) / (2 * math.pi)
