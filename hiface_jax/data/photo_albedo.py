@@ -405,7 +405,7 @@ def load_bank(spec: str | None, resolution: int, ict_dir: str | None = None) -> 
 
 def sample_mix(key: jax.Array, batch: int, bank: PhotoAlbedoBank, probability: float) -> dict[str, jnp.ndarray]:
     """Per sample: which map (``albedo_photo_id``, -1: none), how much of its colour
-    replaces the designed one (``albedo_photo_weight`` U(0, 0.6)), how much of its
+    replaces the designed one (``albedo_photo_weight`` U(0, 0.35)), how much of its
     texture is applied (``albedo_photo_detail`` U(0.3, 0.8)) and the skin-tone transfer
     exponent."""
     k = jax.random.split(key, 5)
@@ -413,7 +413,7 @@ def sample_mix(key: jax.Array, batch: int, bank: PhotoAlbedoBank, probability: f
     ids = jax.random.randint(k[1], (batch,), 0, max(bank.count, 1))
     return {
         "albedo_photo_id": jnp.where(use, ids, -1),
-        "albedo_photo_weight": jnp.where(use, jax.random.uniform(k[2], (batch,), maxval=0.6), 0.0),
+        "albedo_photo_weight": jnp.where(use, jax.random.uniform(k[2], (batch,), maxval=0.35), 0.0),
         "albedo_photo_detail": jnp.where(use, jax.random.uniform(k[4], (batch,), minval=0.3, maxval=0.8), 0.0),
         "albedo_photo_transfer": jax.random.uniform(k[3], (batch,), minval=COLOUR_TRANSFER[0], maxval=COLOUR_TRANSFER[1]),
     }
