@@ -4,8 +4,8 @@ per-sample parameters, so the on-device sampler produces photo-like pixels.
 
 * Exposure: x 2^EV with EV = metering + N(0, 0.25) clipped to +-0.7. Metering is
   face-weighted auto exposure, partial (strength 0.55) so darker skin still photographs
-  darker: it moves the face's mean luminance 55% of the way (in stops) to mid-grey 0.18,
-  in steps of 1/64 stop.
+  darker: it moves the face's expected luminance (skin albedo times the light on a
+  camera-facing normal) 55% of the way (in stops) to mid-grey 0.18, in 1/64-stop steps.
   White balance: per-channel gains 1 + N(0, 0.04) (green fixed).
 * Blur: Gaussian, sigma ~ 1.1 U^2 px at 224 px (scaled with the image size).
 * Noise: Poisson-Gaussian on linear intensities, var = a x + b (shot and read noise),
@@ -124,19 +124,17 @@ METERING_STRENGTH = 0.55
 METERING_TARGET = 0.18
 
 
-def metered_exposure(linear: jnp.ndarray, weight: jnp.ndarray, offset: jnp.ndarray) -> jnp.ndarray:
-    """(B,) exposure in stops: ``offset`` plus partial auto exposure on the weighted region.
+def metered_exposure(face_luminance: jnp.ndarray, offset: jnp.ndarray) -> jnp.ndarray:
+    """(B,) exposure in stops: ``offset`` plus partial auto exposure on the face.
 
     Args:
-      linear: (B, S, S, 3) radiance; weight: (B, S, S) metering weights (the face);
+      face_luminance: (B,) the face's expected linear luminance (from its albedo and
+        light, not from pixels: a silhouette pixel that flips under another float
+        rounding must not change a whole image's exposure).
       offset: (B,) exposure compensation in stops.
     """
-    lum = jnp.einsum("bhwc,c->bhw", linear, jnp.array([0.2126, 0.7152, 0.0722], linear.dtype))
-    mean = jnp.sum(lum * weight, (1, 2)) / jnp.maximum(jnp.sum(weight, (1, 2)), 1.0)
-    ev = offset + METERING_STRENGTH * jnp.log2(METERING_TARGET / jnp.maximum(mean, 1e-4))
-    # In steps of 1/64 stop, as cameras do: the mean's float rounding (which XLA may
-    # change with the batch) then never moves every pixel's quantisation.
-    return jnp.round(ev * 64.0) / 64.0
+    ev = offset + METERING_STRENGTH * jnp.log2(METERING_TARGET / jnp.maximum(face_luminance, 1e-4))
+    return jnp.round(ev * 64.0) / 64.0  # in steps of 1/64 stop, as cameras do
 
 
 def sample_camera(key: jax.Array, batch: int) -> dict[str, jnp.ndarray]:

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
+import rendering
 from hiface_jax.data import backgrounds, camera_effects, eyes_mouth, hair, head_scene, photo_albedo, scene_sampling, torso
 from hiface_jax.face import albedo as albedo_lib
 from hiface_jax.face import expressions
@@ -252,7 +253,9 @@ class SyntheticSampler:
             sc, g["scene_vertices"], g["aux"], g["ao"], self._skin_albedo(d), normal_map, look, d["sh"], light_dir,
             light_colour, down, background,
         )  # fmt: skip
-        exposure = camera_effects.metered_exposure(out["image"], out["mask"], d["camera_exposure"])
+        luminance = jnp.array([0.2126, 0.7152, 0.0722])
+        front = rendering.sh_shading(jnp.array([0.0, 0.0, 1.0]), d["sh"])  # (B, 3) light on a camera-facing normal
+        exposure = camera_effects.metered_exposure((d["albedo_base"] * front) @ luminance, d["camera_exposure"])
         settings = {**d, "camera_exposure": exposure}
         photo = camera_effects.apply_camera(jax.vmap(jax.random.wrap_key_data)(d["noise_key"]), out["image"], settings)
         lmk3 = landmarks_3d(posed, m.landmark_indices)
