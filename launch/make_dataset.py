@@ -3,6 +3,12 @@
     python -m launch.make_dataset --photos DIR --output DATA_DIR      # real photos -> face_images
     python -m launch.make_dataset --synthetic 10000 --seed 0 --output DATA_DIR
     python -m launch.make_dataset ... --synthetic_option image_size=256 --synthetic_option ...
+    python -m launch.make_dataset --photos DIR --synthetic 10000 --backgrounds BG_DIR --output DATA_DIR
+
+With both --photos and --synthetic, the synthetic faces' skin also takes albedo maps
+projected from up to --albedo_photos of those photos (fitted once; the bank is kept in
+DATA_DIR/photo_albedo/ and reused); otherwise from the public-domain photos shipped in
+packages. --backgrounds adds a folder of background images to the bundled ones.
 
 Read them back with `hiface_jax.data.data_loader.open_source(DATA_DIR, name)`.
 
@@ -17,6 +23,7 @@ existing one.
 """
 
 import dataclasses
+import pathlib
 import sys
 import time
 
@@ -31,7 +38,13 @@ _OUTPUT = flags.DEFINE_string("output", None, "TFDS data_dir to write into.", re
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Delete and rebuild datasets that already exist.")
 _SEED = flags.DEFINE_integer("seed", 0, "Synthetic generator seed.")
 _CHUNK = flags.DEFINE_integer("chunk_size", 32, "Synthetic samples generated per call.")
-_OPTIONS = flags.DEFINE_multi_string("synthetic_option", [], "FIELD=VALUE of synthetic.SyntheticConfig (repeatable).")
+_OPTIONS = flags.DEFINE_multi_string(
+    "synthetic_option", [], "FIELD=VALUE of synthetic.SyntheticConfig (repeatable; VALUE none for None)."
+)
+_BACKGROUNDS = flags.DEFINE_string("backgrounds", None, "Folder of background images for the synthetic faces.")
+_ALBEDO_PHOTOS = flags.DEFINE_integer(
+    "albedo_photos", 64, "With --photos: photos fitted into skin albedo maps for the synthetic faces (0: none)."
+)
 _MAX_LISTED = 20  # skipped files printed by name; all are in the dataset's metadata.json
 
 
@@ -47,7 +60,9 @@ def _synthetic_kwargs(options: list[str], config_cls) -> dict:
         if not sep or name not in fields:
             raise app.UsageError(f"--synthetic_option {option!r}: expected FIELD=VALUE, FIELD one of {sorted(fields)}")
         default = getattr(defaults, name)
-        if isinstance(default, bool):
+        if text.lower() == "none" and (default is None or isinstance(default, str)):
+            kwargs[name] = None
+        elif isinstance(default, bool):
             kwargs[name] = text.lower() in ("1", "true", "yes")
         elif isinstance(default, (int, float)):
             kwargs[name] = type(default)(text)
@@ -75,11 +90,19 @@ def _builders() -> list[tuple[tfds.core.DatasetBuilder, tfds.download.DownloadCo
         config = tfds.download.DownloadConfig(manual_dir=_PHOTOS.value, download_mode=mode)
         out.append((builder, config, time.perf_counter() - start))
     if _SYNTHETIC.value:
-        from hiface_jax.data import synthetic  # the generator is only needed here
+        from hiface_jax.data import photo_albedo, synthetic  # the generator is only needed here
         from hiface_jax.data.datasets import hiface_synthetic
 
         kwargs = _synthetic_kwargs(_OPTIONS.value, synthetic.SyntheticConfig)
+        if _BACKGROUNDS.value:
+            kwargs["backgrounds"] = str(pathlib.Path(_BACKGROUNDS.value).expanduser().resolve())
         start = time.perf_counter()
+        if _PHOTOS.value and _ALBEDO_PHOTOS.value > 0 and "photo_albedo" not in kwargs:
+            bank = photo_albedo.bank_from_folder(
+                _PHOTOS.value, pathlib.Path(_OUTPUT.value) / "photo_albedo", _ALBEDO_PHOTOS.value, kwargs.get("ict_dir")
+            )
+            kwargs["photo_albedo"] = str(bank.resolve())
+            print(f"synthetic skin albedo maps from the photos: {bank}")
         config = hiface_synthetic.synthetic_builder_config(
             _SYNTHETIC.value, chunk_size=_CHUNK.value, seed=_SEED.value, **kwargs
         )
@@ -111,7 +134,14 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not _PHOTOS.value and not _SYNTHETIC.value:
         raise app.UsageError("nothing to build: pass --photos DIR and/or --synthetic N")
-    builders = _builders()
+    from hiface_jax.data.backgrounds import BackgroundError
+    from hiface_jax.data.photo_albedo import PhotoAlbedoError
+
+    try:
+        builders = _builders()
+    except (BackgroundError, PhotoAlbedoError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     existing = [b for b, _, _ in builders if b.is_prepared()]
     if existing and not _OVERWRITE.value:
         for b in existing:

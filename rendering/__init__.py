@@ -28,6 +28,6 @@ from rendering.raster import (
     visibility,
 )
 from rendering.sh import ambient_sh, sh_basis, sh_shading
-from rendering.shade import composite, perturb_normals, shade_sh, vertex_tangents
+from rendering.shade import composite, perturb_normals, shade_sh, specular_blinn_phong, vertex_tangents
 from rendering.texture import MipPyramid, mipmap, sample
 from rendering.topology import triangle_neighbors

@@ -1,4 +1,4 @@
-"""Shading: SH Lambertian lighting, tangent-space normal maps, compositing.
+"""Shading: SH Lambertian lighting, a specular lobe, tangent-space normal maps, compositing.
 
 SH lighting itself lives in :mod:`rendering.sh` (``sh_shading``); this module
 wires it to images.
@@ -31,6 +31,36 @@ def shade_sh(albedo: jnp.ndarray, normals: jnp.ndarray, sh_coeffs: jnp.ndarray) 
     if sh.ndim == 3:
         sh = sh[:, None, None]
     return albedo * sh_shading(normals, sh)
+
+
+@jax.jit
+def specular_blinn_phong(
+    normals: jnp.ndarray, view_dirs: jnp.ndarray, light_dirs: jnp.ndarray, shininess: jnp.ndarray | float
+) -> jnp.ndarray:
+    """Energy-normalised Blinn-Phong lobe times the cosine term (elementwise, any batch).
+
+        f(n, v, l) = (s + 8) / (8 pi) * max(n . h, 0)^s * max(n . l, 0),   h = (v + l) / |v + l|
+
+    The (s + 8) / (8 pi) factor keeps the lobe's reflected energy about constant as the
+    shininess s changes (Akenine-Moeller et al., Real-Time Rendering, 3rd ed., 7.6), so
+    ``ks * E * f`` is the outgoing radiance of a surface with specular reflectance ``ks``
+    under a directional light of irradiance ``E`` (at normal incidence).
+
+    Args:
+      normals: (..., 3) unit normals.
+      view_dirs: (..., 3) unit vectors from the surface toward the camera.
+      light_dirs: (..., 3) unit vectors from the surface toward the light.
+      shininess: exponent s >= 0, broadcastable to (...).
+    Returns:
+      (...) the lobe value; 0 where the light is behind the surface.
+    """
+    h = safe_normalize(view_dirs + light_dirs)
+    n_h = jnp.maximum(jnp.sum(normals * h, -1), 0.0)
+    n_l = jnp.maximum(jnp.sum(normals * light_dirs, -1), 0.0)
+    s = jnp.asarray(shininess, n_h.dtype)
+    # n_h ** s with a finite gradient at n_h = 0 (where the lobe is 0 anyway).
+    lobe = jnp.where(n_h > 0, jnp.exp(s * jnp.log(jnp.maximum(n_h, 1e-30))), 0.0)
+    return (s + 8.0) / (8.0 * jnp.pi) * lobe * n_l
 
 
 @batch_parallel

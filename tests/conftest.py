@@ -38,8 +38,31 @@ def small_detail_basis(tmp_path_factory, coarse_model) -> str:
 
 
 @pytest.fixture(scope="session")
-def small_synthetic_config(small_detail_basis):
+def small_photo_albedo_bank(tmp_path_factory, coarse_model) -> str:
+    """A two-map photo-albedo bank at UV 64 (designed albedos in the bank's format), so the
+    sampler's photo path runs without fitting the packaged photos."""
+    import jax
+    import numpy as np
+
+    from hiface_jax.data import photo_albedo
+    from hiface_jax.face import albedo
+
+    m = coarse_model
+    layout = albedo.albedo_layout(
+        np.asarray(m.uv_coords), np.asarray(m.uv_triangles), np.asarray(m.triangles),
+        np.asarray(m.landmark_indices), m.num_vertices, 64,
+    )  # fmt: skip
+    p = albedo.sample_albedo(jax.random.key(1), 2)
+    maps = np.asarray(albedo.albedo_map(p["base"], p["lips"], p["brows"], p["grid"], layout))
+    bank = {"maps": maps.astype(np.float16), "skin_colour": np.asarray(p["base"]), "names": np.array(["a", "b"])}
+    return str(photo_albedo.save_bank(tmp_path_factory.mktemp("albedo") / "bank.npz", bank))
+
+
+@pytest.fixture(scope="session")
+def small_synthetic_config(small_detail_basis, small_photo_albedo_bank):
     """Synthetic images at 96 px with the small basis: fast enough for tests."""
     from hiface_jax.data import synthetic
 
-    return synthetic.SyntheticConfig(seed=7, image_size=96, uv_resolution=64, detail_basis=small_detail_basis)
+    return synthetic.SyntheticConfig(
+        seed=7, image_size=96, uv_resolution=64, detail_basis=small_detail_basis, photo_albedo=small_photo_albedo_bank
+    )

@@ -39,6 +39,12 @@ def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
+def srgb_to_linear_jax(c: jnp.ndarray) -> jnp.ndarray:
+    """``srgb_to_linear`` in JAX (jittable, keeps the input's float dtype)."""
+    c = jnp.clip(c, 0.0, 1.0)
+    return jnp.where(c <= 0.04045, c / 12.92, jnp.power((jnp.maximum(c, 0.04045) + 0.055) / 1.055, 2.4))
+
+
 def linear_to_srgb(c: jnp.ndarray) -> jnp.ndarray:
     """IEC 61966-2-1 transfer function, elementwise on [0, 1] (for display)."""
     c = jnp.clip(c, 0.0, 1.0)
@@ -53,11 +59,22 @@ def skin_tones_linear() -> np.ndarray:
 
 @struct.dataclass
 class AlbedoLayout:
-    """Where lips and brows are in UV. Maps (H, W) float32 in [0, 1]."""
+    """Where lips, brows, the upper lash lines and the eye regions are in UV. Maps (H, W)
+    float32 in [0, 1]."""
 
     lips: jnp.ndarray
     brows: jnp.ndarray
     skin: jnp.ndarray
+    lashes: jnp.ndarray  # the upper eyelid margins (synthetic faces draw lashes there)
+    eye_regions: jnp.ndarray  # soft ellipses from the brows to the cheekbones (where glasses sit)
+
+
+def _draw_polyline(mask: np.ndarray, points: np.ndarray) -> None:
+    """Sets the pixels of the polyline through (N, 2) (row, col) points to 1, in place."""
+    for a, b in zip(points[:-1], points[1:]):
+        rr, cc = draw.line(*np.round(a).astype(int), *np.round(b).astype(int))
+        ok = (rr >= 0) & (rr < mask.shape[0]) & (cc >= 0) & (cc < mask.shape[1])
+        mask[rr[ok], cc[ok]] = 1.0
 
 
 def albedo_layout(
@@ -68,7 +85,8 @@ def albedo_layout(
     num_vertices: int,
     resolution: int = 256,
 ) -> AlbedoLayout:
-    """Soft lip and brow masks in the face UV tile, from the landmark vertices' UVs (host).
+    """Soft lip, brow, upper lash-line and eye-region masks in the face UV tile, from the
+    landmark vertices' UVs (host).
 
     Args:
       uv_coords, uv_triangles, triangles: the model's UV layout and topology.
@@ -85,18 +103,26 @@ def albedo_layout(
     brows = np.zeros_like(lips)
     width = max(1, round(resolution * 0.02))
     for lo, hi in ((17, 22), (22, 27)):
-        pts = to_px(lmk_uv[lo:hi])
-        for a, b in zip(pts[:-1], pts[1:]):
-            rr, cc = draw.line(*np.round(a).astype(int), *np.round(b).astype(int))
-            ok = (rr >= 0) & (rr < resolution) & (cc >= 0) & (cc < resolution)
-            brows[rr[ok], cc[ok]] = 1.0
+        _draw_polyline(brows, to_px(lmk_uv[lo:hi]))
     brows = ndimage.grey_dilation(brows, size=(width, 3 * width))
+    lashes = np.zeros_like(lips)
+    for lo, hi in ((36, 40), (42, 46)):  # upper lids, corner to corner
+        _draw_polyline(lashes, to_px(lmk_uv[lo:hi]))
+    eyes = np.zeros_like(lips)
+    rows, cols = np.mgrid[:resolution, :resolution]
+    for eye, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
+        centre = to_px(lmk_uv[eye]).mean(0)
+        width = np.ptp(to_px(lmk_uv[eye])[:, 1])
+        height = abs(centre[0] - to_px(lmk_uv[brow]).mean(0)[0])
+        eyes = np.maximum(eyes, (((rows - centre[0]) / (1.5 * height)) ** 2 + ((cols - centre[1]) / (1.2 * width)) ** 2 < 1))
     soft = lambda m, s: np.clip(ndimage.gaussian_filter(m, s), 0, 1).astype(np.float32)
     raster = uv.uv_raster(uv_coords, uv_triangles, resolution)
     return AlbedoLayout(
         lips=jnp.asarray(soft(lips, resolution / 256)),
         brows=jnp.asarray(soft(brows, resolution / 200)),
         skin=jnp.asarray(np.asarray(raster.covered, np.float32)),
+        lashes=jnp.asarray(soft(lashes, resolution / 256)),
+        eye_regions=jnp.asarray(soft(eyes.astype(np.float32), resolution / 64)),
     )
 
 

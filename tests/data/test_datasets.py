@@ -179,8 +179,11 @@ def test_synthetic_round_trip_and_chunking(tmp_path, small_synthetic_config):
                 want = value[index] / 255.0 if key == "mask" else value[index]
                 if key == "mask":
                     assert (np.abs(stored - want) > 0).mean() < 2e-3, key
-                elif key == "image":  # a silhouette pixel may flip under another rounding
-                    assert (np.abs(stored.astype(int) - want.astype(int)) > 1).mean() < 2e-3, key
+                elif key == "segmentation":  # like the mask, a silhouette pixel may flip
+                    assert (stored != want).mean() < 2e-3, key
+                elif key == "image":  # a silhouette pixel may flip under another rounding,
+                    # and the generator's JPEG step spreads it over its 8 x 8 (chroma 16 x 16) block
+                    assert (np.abs(stored.astype(int) - want.astype(int)) > 1).mean() < 3e-2, key
                 else:
                     np.testing.assert_allclose(stored, want, rtol=1e-4, atol=1e-5, err_msg=key)
         assert found == set(range(num))
