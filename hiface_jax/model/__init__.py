@@ -1,0 +1,1 @@
+"""The HiFace regressor (encoder, heads, detail variants), its objective and its batches."""
