@@ -1,0 +1,69 @@
+"""Quiet runs: no TPU-probe, LiteRT or absl INFO lines on a normal run; ``--verbose`` keeps them.
+
+Python-side noise (JAX's backend probe) goes through absl / ``logging`` and is filtered by
+level. MediaPipe's C++ (LiteRT, glog) writes straight to file descriptor 2, below Python,
+so while it runs descriptor 2 is pointed at /dev/null (``silenced_stderr``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+from hiface_jax.photo import landmark_detector as ld
+
+
+def configure(verbose: bool) -> None:
+    """Sets log levels; call before JAX initialises its backends."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def silenced_stderr(enabled: bool = True):
+    """Points descriptor 2 at /dev/null inside the block (Python's own writes included)."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class QuietDetector:
+    """``FaceLandmarkDetector`` whose native log lines are dropped unless ``verbose``."""
+
+    def __init__(self, verbose: bool = False):
+        self.verbose = verbose
+        with silenced_stderr(not verbose):
+            self._detector = ld.FaceLandmarkDetector()
+
+    def detect(self, image):
+        with silenced_stderr(not self.verbose):
+            return self._detector.detect(image)
+
+    def close(self) -> None:
+        with silenced_stderr(not self.verbose):
+            self._detector.close()
+
+    def __enter__(self) -> QuietDetector:  # noqa: PYI034 (a final class)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
