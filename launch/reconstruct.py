@@ -21,7 +21,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from hiface_jax.app import quiet
+from hiface_jax.app import runtime
 
 _INPUT = flags.DEFINE_string("input", None, "A photo or a folder of photos.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -37,7 +37,7 @@ _VERBOSE = flags.DEFINE_bool("verbose", False, "Keep the JAX / MediaPipe / absl 
 
 def main(argv) -> int:
     del argv
-    quiet.configure(_VERBOSE.value)
+    runtime.configure(_VERBOSE.value)
     from hiface_jax.app import backends, pipeline
     from hiface_jax.face.ict_facekit import FaceModelSourceError
     from hiface_jax.photo import image_io

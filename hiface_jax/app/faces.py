@@ -8,8 +8,6 @@ arrays, all in one jitted call.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,9 +34,10 @@ def clay_light() -> jnp.ndarray:
     return rendering.ambient_sh(0.35) + 0.9 * scene_sampling.directional_sh(key)[:, None]
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@struct.dataclass
 class FaceAssets:
-    """Fixed parts of a run. Hashed by identity: a static argument of ``jax.jit``.
+    """Fixed parts of a run: a pytree, so jitted functions take its arrays as arguments
+    (not as constants baked into each compilation).
 
     Attributes:
       full: the whole ICT model (coarse OBJ: full topology, original vertex order).
@@ -58,10 +57,10 @@ class FaceAssets:
     geometry: detail.DetailGeometry
     subdivision: detail.Subdivision
     layout: albedo_lib.AlbedoLayout
-    camera: fitting.FitCamera
-    renderer: face_render.FaceRenderer
-    tension_scale: float = detail.TENSION_SCALE
-    tension_bias: float = 0.0
+    camera: fitting.FitCamera = struct.field(pytree_node=False)
+    renderer: face_render.FaceRenderer = struct.field(pytree_node=False)
+    tension_scale: float = struct.field(pytree_node=False, default=detail.TENSION_SCALE)
+    tension_bias: float = struct.field(pytree_node=False, default=0.0)
 
 
 def load_assets(
@@ -141,7 +140,7 @@ def render_detailed(
     return face_render.render(assets.renderer, cam_v, clay, light, background, normal_map=normals)
 
 
-@jax.jit(static_argnums=0)
+@jax.jit
 def evaluate(assets: FaceAssets, est: Estimate, photos: jnp.ndarray) -> dict[str, jnp.ndarray]:
     """Every array the output files need, for B faces.
 

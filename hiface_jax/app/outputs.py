@@ -17,6 +17,7 @@ so an interrupted or failed write never leaves a partial face folder. Per face:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -137,6 +138,24 @@ def read_coefficients(path: str | os.PathLike, names: tuple[str, ...]) -> tuple[
     return params, codes
 
 
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike):
+    """Yields a hidden temporary folder beside ``out`` that replaces ``out`` when the block
+    completes, and is removed if it raises: readers never see a partial folder."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a result folder is not
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_face(
     out: Path,
     assets: faces.FaceAssets,
@@ -150,18 +169,8 @@ def write_face(
 
     An existing ``out`` is replaced. Returns ``out``.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         _write_files(tmp, assets, crop, params, codes, face, method)
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a face folder is not
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from hiface_jax.app import backends, faces, outputs, quiet
+from hiface_jax.app import backends, faces, outputs, runtime
 from hiface_jax.face import albedo as albedo_lib
 from hiface_jax.photo import image_io, preprocess
 from hiface_jax.photo import landmark_detector as ld
@@ -87,7 +87,7 @@ def reconstruct_photos(
     report = Report(photos=len(paths))
     assets = backend.assets
     batch_size = max(1, min(batch_size, len(paths)))
-    with quiet.QuietDetector(verbose) as detector, tqdm(total=len(paths), desc="photos", unit="photo") as bar:
+    with runtime.QuietDetector(verbose) as detector, tqdm(total=len(paths), desc="photos", unit="photo") as bar:
         pending: list = []
         for item in _detected(paths, detector, assets.camera.image_size, min_score, report, bar):
             pending.append(item)

@@ -29,6 +29,12 @@ def run_module(module: str, *args: str, timeout: float = 400) -> subprocess.Comp
 
 
 @pytest.fixture(scope="session")
+def cli():
+    """``run_module`` for the test files."""
+    return run_module
+
+
+@pytest.fixture(scope="session")
 def photo_folder(tmp_path_factory) -> pathlib.Path:
     """The astronaut plus each awkward case the reconstruct command must handle."""
     folder = tmp_path_factory.mktemp("photos")

@@ -1,4 +1,6 @@
-"""Quiet runs: no TPU-probe, LiteRT or absl INFO lines on a normal run; ``--verbose`` keeps them.
+"""Process set-up of the commands: quiet logs and JAX's persistent compilation cache.
+
+Quiet runs: no TPU-probe, LiteRT or absl INFO lines on a normal run; ``--verbose`` keeps them.
 
 Python-side noise (JAX's backend probe) goes through absl / ``logging`` and is filtered by
 level. MediaPipe's C++ (LiteRT, glog) writes straight to file descriptor 2, below Python,
@@ -11,12 +13,19 @@ import contextlib
 import logging
 import os
 import sys
+from pathlib import Path
 
 from hiface_jax.photo import landmark_detector as ld
 
 
 def configure(verbose: bool) -> None:
-    """Sets log levels; call before JAX initialises its backends."""
+    """Sets log levels and the compilation cache; call before JAX initialises its backends.
+
+    Compiled programs are kept in ``$JAX_COMPILATION_CACHE_DIR`` (default
+    ``~/.cache/hiface/jax_cache``), so a second run skips most compilation.
+    """
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "hiface" / "jax_cache"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
     if verbose:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
