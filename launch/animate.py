@@ -52,6 +52,7 @@ def main(argv) -> int:
 
     from hiface_jax import mesh_io
     from hiface_jax.app import animation, backends, outputs
+    from hiface_jax.app.atomic import atomic_folder
     from hiface_jax.face.ict_facekit import FaceModelSourceError
 
     face = Path(_FACE.value)
@@ -80,7 +81,7 @@ def main(argv) -> int:
     video = np.concatenate([outputs.to_srgb8(frames["textured"]), outputs.to_srgb8(frames["clay"])], axis=2)
     out = Path(_OUTPUT.value)
     try:
-        with outputs.atomic_folder(out) as tmp:
+        with atomic_folder(out) as tmp:
             video_path = tmp / f"animation.{_FORMAT.value}"
             if _FORMAT.value == "gif":
                 iio.imwrite(video_path, video, duration=1000 / _FPS.value, loop=0)

@@ -35,7 +35,8 @@ class Backend(Protocol):
     def estimate(self, crops: list[preprocess.FaceCrop]) -> faces.Estimate: ...
 
 
-def _timed(fn, *args):
+def timed(fn, *args):
+    """(fn(*args) once ready, seconds it took)."""
     t = time.perf_counter()
     out = jax.block_until_ready(fn(*args))
     return out, time.perf_counter() - t
@@ -68,10 +69,10 @@ class FitBackend:
         a = self.assets
         data = stack_crops(crops)
         weights = jnp.asarray(ld.IBUG68_WEIGHTS, jnp.float32)
-        (params, _), self.timings["model"] = _timed(
+        (params, _), self.timings["model"] = timed(
             lambda: fitting.fit_landmarks(a.skin, data["landmarks"], a.camera, self.config, weights)
         )
-        params, self.timings["refinement"] = _timed(refine, a, data, params, self.refine_steps)
+        params, self.timings["refinement"] = timed(refine, a, data, params, self.refine_steps)
         return faces.Estimate(params, faces.mean_codes(a.basis, len(crops)))
 
 

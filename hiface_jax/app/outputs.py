@@ -17,11 +17,8 @@ so an interrupted or failed write never leaves a partial face folder. Per face:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -30,6 +27,7 @@ import numpy as np
 
 from hiface_jax import mesh_io
 from hiface_jax.app import faces
+from hiface_jax.app.atomic import atomic_folder
 from hiface_jax.face import albedo as albedo_lib
 from hiface_jax.fit import fitting
 from hiface_jax.photo import preprocess
@@ -138,24 +136,6 @@ def read_coefficients(path: str | os.PathLike, names: tuple[str, ...]) -> tuple[
     return params, codes
 
 
-@contextlib.contextmanager
-def atomic_folder(out: str | os.PathLike):
-    """Yields a hidden temporary folder beside ``out`` that replaces ``out`` when the block
-    completes, and is removed if it raises: readers never see a partial folder."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a result folder is not
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def write_face(
     out: Path,
     assets: faces.FaceAssets,
@@ -172,12 +152,6 @@ def write_face(
     with atomic_folder(out) as tmp:
         _write_files(tmp, assets, crop, params, codes, face, method)
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_files(tmp: Path, assets, crop, params, codes, face, method) -> None:

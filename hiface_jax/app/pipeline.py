@@ -23,9 +23,6 @@ from hiface_jax.photo import image_io, preprocess
 from hiface_jax.photo import landmark_detector as ld
 
 STAGES = ("detection", "model", "refinement", "writing")
-# The detector's own threshold is 0.5; on upscaled or huge photos its tiles then find
-# "faces" in textures (0.52-0.55 on a 4800 px astronaut) while real faces score > 0.9.
-MIN_SCORE = 0.7
 
 
 @dataclasses.dataclass
@@ -78,7 +75,7 @@ def reconstruct_photos(
     backend: backends.Backend,
     batch_size: int = 4,
     verbose: bool = False,
-    min_score: float = MIN_SCORE,
+    min_score: float = runtime.MIN_SCORE,
 ) -> Report:
     """Reconstructs every face in ``paths`` into ``out/<photo stem>_face<k>/`` (``outputs``).
 

@@ -29,6 +29,11 @@ def run_module(module: str, *args: str, timeout: float = 400) -> subprocess.Comp
 
 
 @pytest.fixture(scope="session")
+def repo() -> pathlib.Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
 def cli():
     """``run_module`` for the test files."""
     return run_module
