@@ -95,7 +95,8 @@ def synthetic_batch(samples: dict[str, Any], shapes: dict[str, tuple[int, ...]])
     """Synthetic samples (``SyntheticSampler.sample`` output or a shard batch) -> ``BATCH_KEYS``.
 
     Codes of a basis the model does not use (coarse-only / DECA variants) are dropped to
-    the model's (zero) widths.
+    the model's (zero) widths. ``sh`` is the light as the exposed image shows it (the
+    generator's SH times 2^camera_exposure).
     """
     b = jnp.asarray(samples["image"]).shape[0]
     out = {
@@ -112,6 +113,10 @@ def synthetic_batch(samples: dict[str, Any], shapes: dict[str, tuple[int, ...]])
             else:
                 raise ValueError(f"synthetic '{key}' is {value.shape[1:]} per sample, the model needs {shapes[key]}")
         out[key] = value
+    if "camera_exposure" in samples:
+        # The image is the render times 2^exposure: the light the photo shows is brighter or
+        # darker by that factor, and the photometric terms can only see that light.
+        out["sh"] = out["sh"] * (2.0 ** jnp.asarray(samples["camera_exposure"], jnp.float32))[:, None, None]
     return out
 
 

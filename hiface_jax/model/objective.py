@@ -8,7 +8,7 @@
 Three groups (names in ``config.TERMS``):
 
 * synthetic supervision, averaged over synthetic samples only (``is_synthetic``):
-  ``coefficients`` L1 on identity, expression, rotation (rad), SH, base albedo and the
+  ``coefficients`` L1 on identity, expression, rotation (rad), SH (as exposed), base albedo and the
   SD-DeTail codes (unitless, mean over each group's entries, summed over groups);
   ``vertex`` L1 of the rest mesh against the ground truth's (mean over vertices of the
   per-axis absolute error, mm); ``landmark_synthetic`` against the exact projected

@@ -134,7 +134,8 @@ def test_bad_input_is_a_clear_error(hiface_model, model_config, coarse_model):
         hiface.build_model(config, rngs=nnx.Rngs(0), face_model=coarse_model)
 
 
-def _detail_step(model: hiface.HiFace, identity: jax.Array) -> hiface.HiFace:
+@nnx.jit
+def _detail_step(model: hiface.HiFace, identity: jax.Array) -> None:
     """One SGD step on the displacement of an expressive face (tension > 0 somewhere)."""
     m = model.face_model
     b = identity.shape[0]
@@ -152,9 +153,7 @@ def _detail_step(model: hiface.HiFace, identity: jax.Array) -> hiface.HiFace:
         return jnp.mean((out.displacement - 0.01) ** 2)
 
     opt = nnx.Optimizer(model, optax.sgd(10.0), wrt=nnx.Param)
-    grads = nnx.grad(objective)(model)
-    opt.update(model, grads)
-    return model
+    opt.update(model, nnx.grad(objective)(model))
 
 
 @pytest.mark.parametrize("learn_static", [False, True])
