@@ -18,7 +18,6 @@ this face's expression wrinkles. Into ``--output`` (replaced as a whole, never p
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -46,13 +45,7 @@ _VERBOSE = flags.DEFINE_bool("verbose", False, "Keep the JAX / absl log lines.")
 def main(argv) -> int:
     del argv
     runtime.configure(_VERBOSE.value)
-    import imageio.v3 as iio
-    import jax
-    import numpy as np
-
-    from hiface_jax import mesh_io
     from hiface_jax.app import animation, backends, outputs
-    from hiface_jax.app.atomic import atomic_folder
     from hiface_jax.face.ict_facekit import FaceModelSourceError
 
     face = Path(_FACE.value)
@@ -76,38 +69,15 @@ def main(argv) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
-    frames = jax.device_get(animation.animate(assets, params, codes, jax.numpy.asarray(weights)))
-    profile = animation.wrinkle_profile(frames["dynamic"], animation.wrinkle_regions(assets))
-    video = np.concatenate([outputs.to_srgb8(frames["textured"]), outputs.to_srgb8(frames["clay"])], axis=2)
     out = Path(_OUTPUT.value)
     try:
-        with atomic_folder(out) as tmp:
-            video_path = tmp / f"animation.{_FORMAT.value}"
-            if _FORMAT.value == "gif":
-                iio.imwrite(video_path, video, duration=1000 / _FPS.value, loop=0)
-            else:
-                iio.imwrite(video_path, video, fps=_FPS.value, codec="libx264", plugin="FFMPEG")
-            if _MESHES.value != "none":
-                sub, skin = assets.subdivision, assets.skin
-                mesh, topo = (frames["dense"], sub) if _MESHES.value == "detailed" else (frames["skin"], skin)
-                for t, v in enumerate(mesh):
-                    mesh_io.write_obj(
-                        tmp / "frames" / f"frame_{t:04d}.obj", v, np.asarray(topo.triangles),
-                        np.asarray(topo.uv_coords), np.asarray(topo.uv_triangles),
-                    )  # fmt: skip
-            with open(tmp / "wrinkles.csv", "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["frame", "expression", *(f"{r}_mm" for r in profile)])
-                for t in range(len(weights)):
-                    w.writerow([t, labels[t], *(f"{profile[r][t]:.6f}" for r in profile)])
-            with open(tmp / "sequence.csv", "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(names)
-                w.writerows(np.round(weights, 6).tolist())
+        profile = animation.write_animation(
+            out, assets, params, codes, weights, labels, _FORMAT.value, _MESHES.value, _FPS.value
+        )
     except OSError as e:
         print(f"error: cannot write {out}: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {len(weights)} frames into {out} ({video_path.name}, meshes: {_MESHES.value})")
+    print(f"wrote {len(weights)} frames into {out} (animation.{_FORMAT.value}, meshes: {_MESHES.value})")
     for r, v in profile.items():
         print(f"  {r}: dynamic detail {v.min():.4f} .. {v.max():.4f} mm (mean |D - D_static|)")
     return 0

@@ -21,6 +21,16 @@ if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0; then
   fi
 fi
 
+# The web page's test drives headless Chromium (Debian's chromium + chromium-driver).
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }) \
+      || echo "setup: could not install chromium / chromium-driver; the web page test will fail" >&2
+  else
+    echo "setup: chromium / chromium-driver are missing (apt-get install chromium chromium-driver); the web page test needs them" >&2
+  fi
+fi
+
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating virtual environment in $venv" >&2
   "$py" -m venv "$venv"

@@ -16,11 +16,14 @@ import json
 import os
 from pathlib import Path
 
+import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hiface_jax.app import faces
+from hiface_jax import mesh_io
+from hiface_jax.app import faces, outputs
+from hiface_jax.app.atomic import atomic_folder
 from hiface_jax.evaluation import detail_metrics
 from hiface_jax.face import expressions, face_render
 from hiface_jax.fit import fitting
@@ -141,3 +144,50 @@ def wrinkle_profile(dynamic: np.ndarray, regions: dict[str, np.ndarray]) -> dict
     """Mean |dynamic displacement| (mm) per region and frame, from (T, H, W) cm maps."""
     d = np.abs(np.asarray(dynamic)) * 10.0
     return {name: d[:, mask].mean(axis=1) for name, mask in regions.items()}
+
+
+def write_animation(
+    out: str | os.PathLike,
+    assets: faces.FaceAssets,
+    params: fitting.FaceParams,
+    codes: detail.DetailCodes,
+    weights: np.ndarray,
+    labels: list[str],
+    video_format: str = "gif",
+    meshes: str = "coarse",
+    fps: int = 12,
+) -> dict[str, np.ndarray]:
+    """Animates one face and writes the folder ``launch.animate`` documents, atomically.
+
+    Returns the wrinkle profile (``wrinkle_profile``) it wrote to wrinkles.csv.
+    """
+    frames = jax.device_get(animate(assets, params, codes, jnp.asarray(weights)))
+    profile = wrinkle_profile(frames["dynamic"], wrinkle_regions(assets))
+    video = np.concatenate([outputs.to_srgb8(frames["textured"]), outputs.to_srgb8(frames["clay"])], axis=2)
+    names = assets.skin.expression_names
+    with atomic_folder(out) as tmp:
+        if video_format == "gif":
+            iio.imwrite(tmp / "animation.gif", video, duration=1000 / fps, loop=0)
+        elif video_format == "mp4":
+            iio.imwrite(tmp / "animation.mp4", video, fps=fps, codec="libx264", plugin="FFMPEG")
+        else:
+            raise ValueError(f"video format must be gif or mp4, got {video_format!r}")
+        if meshes != "none":
+            mesh, topo = (
+                (frames["dense"], assets.subdivision) if meshes == "detailed" else (frames["skin"], assets.skin)
+            )
+            for t, v in enumerate(mesh):
+                mesh_io.write_obj(
+                    tmp / "frames" / f"frame_{t:04d}.obj", v, np.asarray(topo.triangles),
+                    np.asarray(topo.uv_coords), np.asarray(topo.uv_triangles),
+                )  # fmt: skip
+        with open(tmp / "wrinkles.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["frame", "expression", *(f"{r}_mm" for r in profile)])
+            for t in range(len(weights)):
+                w.writerow([t, labels[t], *(f"{profile[r][t]:.6f}" for r in profile)])
+        with open(tmp / "sequence.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(names)
+            w.writerows(np.round(weights, 6).tolist())
+    return profile

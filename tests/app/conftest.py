@@ -69,3 +69,12 @@ def reconstructed(
         "--landmark_steps", "60", "--detail_basis", small_detail_basis, "--batch", "4",
     )  # fmt: skip
     return out, result
+
+
+@pytest.fixture(scope="session")
+def fit_assets(small_detail_basis):
+    """``FaceAssets`` of the fit backend with the small detail basis, in this process."""
+    from hiface_jax.app import faces
+    from hiface_jax.sddetail import detail_basis
+
+    return faces.load_assets(basis=detail_basis.load_detail_basis(small_detail_basis))

@@ -11,29 +11,32 @@ import numpy as np
 import pytest
 
 from hiface_jax import mesh_io
-from hiface_jax.app import animation, faces, outputs
-from hiface_jax.sddetail import detail, detail_basis
+from hiface_jax.app import animation, outputs
+from hiface_jax.sddetail import detail
 
 
 @pytest.fixture(scope="session")
-def animated(tmp_path_factory, reconstructed, small_detail_basis, cli):
+def animated(tmp_path_factory, reconstructed, fit_assets):
+    """The astronaut raising her brows then smiling, with the second face's static detail."""
+    names = fit_assets.skin.expression_names
+    params, codes = outputs.read_coefficients(reconstructed[0] / "astronaut_face0", names)
+    donor = outputs.read_coefficients(reconstructed[0] / "two_face1", names)[1]
+    weights, labels = animation.builtin_sequence(names, ("brow_raise", "smile"), 5)
     out = tmp_path_factory.mktemp("animated") / "anim"
-    result = cli(
-        "launch.animate", "--face", str(reconstructed[0] / "astronaut_face0"), "--output", str(out),
-        "--sequence", "brow_raise,smile", "--frames_each", "5", "--detail_basis", small_detail_basis,
-        "--detail_from", str(reconstructed[0] / "two_face1"),
-    )  # fmt: skip
-    return out, result
+    profile = animation.write_animation(
+        out, fit_assets, params, animation.transfer_detail(codes, donor), weights, labels
+    )
+    return out, profile
 
 
 def test_wrinkle_regions_follow_the_expression(animated):
-    out, result = animated
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    out, profile = animated
     with open(out / "wrinkles.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 10
     forehead = np.array([float(r["forehead_mm"]) for r in rows])
     naso = np.array([float(r["nasolabial_mm"]) for r in rows])
+    np.testing.assert_allclose(forehead, profile["forehead"], atol=1e-6)
     # Neutral frames (each expression's first and last) carry no dynamic detail: no tension.
     assert np.all(forehead[[0, 4, 5, 9]] == 0) and np.all(naso[[0, 4, 5, 9]] == 0)
     # Raised brows compress the forehead: its wrinkles rise and fall with the weight.
@@ -74,9 +77,9 @@ def test_sequence_files(tmp_path, coarse_model):
         animation.builtin_sequence(names, ("grin",))
 
 
-def test_transfer_keeps_the_donors_static_detail_and_own_wrinkles(reconstructed, small_detail_basis):
+def test_transfer_keeps_the_donors_static_detail_and_own_wrinkles(reconstructed, fit_assets):
     """Animating with transferred codes: static part = donor's, dynamic part = own codes'."""
-    assets = faces.load_assets(basis=detail_basis.load_detail_basis(small_detail_basis))
+    assets = fit_assets
     b = assets.basis
     params, _ = outputs.read_coefficients(reconstructed[0] / "astronaut_face0", assets.skin.expression_names)
     k = jax.random.split(jax.random.key(0), 3)
