@@ -182,6 +182,8 @@ class HiFace(nnx.Module):
         s = self.image_size
         if images.ndim != 4 or images.shape[1:] != (s, s, 3):
             raise ValueError(f"images must be (B, {s}, {s}, 3), got {images.shape}")
+        if not jnp.issubdtype(images.dtype, jnp.floating):
+            raise ValueError(f"images must be float in [0, 1], got {images.dtype} (divide uint8 pixels by 255)")
         features = self.encoder(images.astype(jnp.float32))
         return self.decode(features)
 

@@ -128,6 +128,8 @@ def test_baseline_variants_run(variant, model_config, coarse_model, synthetic_ba
 def test_bad_input_is_a_clear_error(hiface_model, model_config, coarse_model):
     with pytest.raises(ValueError, match=r"images must be \(B, 96, 96, 3\)"):
         hiface_model(jnp.zeros((1, 64, 64, 3)))
+    with pytest.raises(ValueError, match="float in \\[0, 1\\], got uint8"):
+        hiface_model(jnp.zeros((1, 96, 96, 3), jnp.uint8))
     config = model_config.copy_and_resolve_references()
     config.model.detail = "wrinkles"
     with pytest.raises(ValueError, match="'sddetail', 'none' or 'deca'"):
