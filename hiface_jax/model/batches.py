@@ -60,7 +60,7 @@ def split(batch_size: int, real_ratio: float) -> tuple[int, int]:
     """(real, synthetic) sample counts of a batch: round(B * real_ratio) real ones."""
     if not 0.0 <= real_ratio <= 1.0:
         raise ValueError(f"real_ratio must be in [0, 1], got {real_ratio}")
-    real = int(round(batch_size * real_ratio))
+    real = round(batch_size * real_ratio)
     return real, batch_size - real
 
 

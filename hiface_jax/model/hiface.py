@@ -114,12 +114,11 @@ class HiFace(nnx.Module):
         m = face_model
         self.face = ModelConst(m)
         self.geometry = ModelConst(detail.detail_geometry(m, self.uv_resolution))
-        self.layout = ModelConst(
-            albedo_lib.albedo_layout(
-                np.asarray(m.uv_coords), np.asarray(m.uv_triangles), np.asarray(m.triangles),
-                np.asarray(m.landmark_indices), m.num_vertices, self.uv_resolution,
-            )  # fmt: skip
-        )
+        layout = albedo_lib.albedo_layout(
+            np.asarray(m.uv_coords), np.asarray(m.uv_triangles), np.asarray(m.triangles),
+            np.asarray(m.landmark_indices), m.num_vertices, self.uv_resolution,
+        )  # fmt: skip
+        self.layout = ModelConst(layout)
         self.renderer = nnx.static(face_render.make_renderer(m, self.image_size, self.fov_degrees))
         self.encoder = encoder_lib.make_encoder(c.encoder, dtype=c.compute_dtype, rngs=rngs)
         f = self.encoder.features

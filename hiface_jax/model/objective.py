@@ -8,12 +8,12 @@
 Three groups (names in ``config.TERMS``):
 
 * synthetic supervision, averaged over synthetic samples only (``is_synthetic``):
-  ``coefficients`` L1 on identity, expression, rotation (rad), SH (as exposed), base albedo and the
-  SD-DeTail codes (unitless, mean over each group's entries, summed over groups);
-  ``vertex`` L1 of the rest mesh against the ground truth's (mean over vertices of the
-  per-axis absolute error, mm); ``landmark_synthetic`` against the exact projected
-  landmarks; ``static_detail`` and ``dynamic_detail`` L1 of D_s and D - D_s (mm, over
-  covered UV texels).
+  ``coefficients`` L1 on identity, expression, rotation (rad), translation (dm), SH (as
+  exposed), base albedo and the SD-DeTail codes (mean over each group's entries, summed
+  over groups); ``vertex`` L1 of the rest mesh against the ground truth's (mean over
+  vertices of the per-axis absolute error, mm); ``landmark_synthetic`` against the exact
+  projected landmarks; ``static_detail`` and ``dynamic_detail`` L1 of D_s and D - D_s
+  (mm, over covered UV texels).
 * image self-supervision, every sample (a synthetic image is an image too, so a run
   without real photos still trains these): robust masked ``photometric_coarse`` and
   ``photometric_detail`` (``losses.photometric_loss`` in linear RGB, where the render
@@ -44,6 +44,7 @@ from hiface_jax.face import face_model as fm
 from hiface_jax.model import hiface
 
 CM_TO_MM = 10.0
+TRANSLATION_UNIT_CM = 10.0  # translation enters the coefficient L1 in dm: 1 cm of depth ~ 0.1 of a code
 
 
 def masked_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
@@ -58,6 +59,7 @@ def coefficient_l1(out: hiface.Output, batch: dict[str, jax.Array]) -> jax.Array
         (p.identity, batch["identity"]),
         (p.expression, batch["expression"]),
         (p.rotation, batch["rotation"]),
+        (p.translation / TRANSLATION_UNIT_CM, batch["translation"] / TRANSLATION_UNIT_CM),
         (p.sh.reshape(p.sh.shape[0], -1), batch["sh"].reshape(p.sh.shape[0], -1)),
         (p.albedo_base, batch["albedo_base"]),
     ]
@@ -146,7 +148,9 @@ def weighted_total(terms: dict[str, jax.Array], weights: ConfigDict) -> jax.Arra
     return sum(float(weights[name]) * value for name, value in terms.items())
 
 
-def loss_fn(model: hiface.HiFace, batch: dict[str, jax.Array], config: ConfigDict) -> tuple[jax.Array, dict[str, jax.Array]]:
+def loss_fn(
+    model: hiface.HiFace, batch: dict[str, jax.Array], config: ConfigDict
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Total loss (scalar, weighted by ``config.loss``) and each unweighted term by name.
 
     Args:
@@ -160,4 +164,3 @@ def loss_fn(model: hiface.HiFace, batch: dict[str, jax.Array], config: ConfigDic
     rendered = hiface.render(model, out, background=albedo_lib.srgb_to_linear_jax(batch["image"]))
     terms = loss_terms(model, out, rendered, batch)
     return weighted_total(terms, config.loss), terms
-

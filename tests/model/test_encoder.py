@@ -10,7 +10,6 @@ from flax import nnx
 
 from hiface_jax.model import encoder
 
-
 apply = nnx.jit(lambda module, x: module(x))
 
 

@@ -98,6 +98,7 @@ def test_every_term_has_a_finite_gradient(hiface_model, model_config, synthetic_
 
     # Start away from the zero-kernel init, so every head and the encoder get gradients.
     params = jax.tree.map(lambda x: x + 0.01 * jnp.cos(jnp.arange(x.size).reshape(x.shape)), params)
+
     # One compiled gradient of a weighted sum, evaluated with one-hot weights: term by term.
     @jax.jit
     def check(p, w):
