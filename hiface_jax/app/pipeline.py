@@ -22,7 +22,7 @@ from hiface_jax.face import albedo as albedo_lib
 from hiface_jax.photo import image_io, preprocess
 from hiface_jax.photo import landmark_detector as ld
 
-STAGES = ("detection", "model", "refinement", "writing")
+STAGES = ("detection", "model", "refinement", "detail_and_renders", "writing")
 
 
 @dataclasses.dataclass
@@ -105,6 +105,8 @@ def _run_batch(batch, batch_size: int, out: Path, backend: backends.Backend, rep
     t = time.perf_counter()
     photos = jnp.asarray(albedo_lib.srgb_to_linear(np.stack([c.image for c in padded]) / 255.0), jnp.float32)
     arrays = jax.device_get(faces.evaluate(backend.assets, est, photos))
+    report.seconds["detail_and_renders"] += time.perf_counter() - t
+    t = time.perf_counter()
     if int(np.max(arrays["overflow"])) > 0:
         raise RuntimeError(f"the rasterizer's tile capacity overflowed ({arrays['overflow'].tolist()} pairs dropped)")
     for k, (name, index, crop) in enumerate(batch):
