@@ -88,8 +88,10 @@ def loss_config(preset: str) -> ConfigDict:
     c.coefficients = 1.0  # L1 on codes (unitless)
     c.vertex = 1.0  # L1, mm
     c.landmark_synthetic = 100.0  # squared, in units of the image side (as losses.landmark_loss)
-    c.static_detail = 1.0  # L1, mm
-    c.dynamic_detail = 1.0  # L1, mm
+    # Detail maps are 10-100x smaller than shape errors (tenths of a mm): weights that give
+    # their L1 the vertex term's scale.
+    c.static_detail = 100.0  # L1, mm
+    c.dynamic_detail = 100.0  # L1, mm
     # Image self-supervision (every sample: synthetic images are images too).
     c.photometric_coarse = 1.0
     c.photometric_detail = 1.0

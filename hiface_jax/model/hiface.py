@@ -55,6 +55,26 @@ ALBEDO_BASE0 = 0.45  # linear grey: the middle of the skin tones' range
 SH_AMBIENT0 = 2.0 * math.sqrt(math.pi)  # band-0 light of a white ambient E = pi (as ``fitting.initial_params``)
 
 
+# SD-DeTail's maps are displacements in cm (about 1e-2): an optimizer step sized for codes
+# and kernels would wipe them out in a few steps, and weight decay would flatten them, so
+# the optimizer gives them their own group (``parameter_labels``): this fraction of the
+# learning rate and no decay.
+DETAIL_MAP_NAMES = ("static_mean", "static_basis", "compress_mean", "compress_basis", "stretch_mean", "stretch_basis")
+DETAIL_MAP_LR_SCALE = 0.01
+
+
+def parameter_labels(params):
+    """'detail_maps' for SD-DeTail's maps and basis, 'default' for every other leaf of
+    ``params`` (``nnx.state(model, nnx.Param)`` or its gradient): labels for
+    ``optax.multi_transform``, which also accepts this function itself."""
+
+    def label(path, _):
+        names = {getattr(k, "key", getattr(k, "name", None)) for k in path}
+        return "detail_maps" if "sddetail" in names and names & set(DETAIL_MAP_NAMES) else "default"
+
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
 class ModelConst(nnx.Variable):
     """Fixed arrays the forward pass reads (face model, UV geometry, albedo layout): never trained."""
 

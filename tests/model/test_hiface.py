@@ -177,3 +177,24 @@ def test_frozen_parts_get_no_update_and_learned_parts_do(learn_static, model_con
     after = nnx.state(model, nnx.Not(nnx.Param))
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_parameter_labels_single_out_the_learned_detail_maps(hiface_model):
+    labels = hiface.parameter_labels(nnx.state(hiface_model, nnx.Param))
+    leaves = jax.tree_util.tree_leaves_with_path(labels)
+    flat = {"/".join(str(getattr(k, "key", k)) for k in path[:2]): v for path, v in leaves}
+    maps = sorted(k for k, v in flat.items() if v == "detail_maps")
+    # Default config: the static basis is frozen (not a Param), compress / stretch maps learn.
+    assert maps == [f"sddetail/{n}" for n in ("compress_basis", "compress_mean", "stretch_basis", "stretch_mean")]
+    assert sum(v == "default" for _, v in leaves) > 50  # encoder, heads, the dynamic-code head
+    # As optax.multi_transform's labels, under nnx.Optimizer: a unit gradient moves the
+    # maps by the scaled rate and everything else by the full one.
+    model = nnx.clone(hiface_model)
+    tx = optax.multi_transform(
+        {"default": optax.sgd(1.0), "detail_maps": optax.sgd(hiface.DETAIL_MAP_LR_SCALE)}, hiface.parameter_labels
+    )
+    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    before_map, before_head = np.array(model.sddetail.compress_mean[...]), np.array(model.head_identity.kernel[...])
+    opt.update(model, jax.tree.map(jnp.ones_like, nnx.state(model, nnx.Param)))
+    np.testing.assert_allclose(model.sddetail.compress_mean[...], before_map - hiface.DETAIL_MAP_LR_SCALE, atol=1e-7)
+    np.testing.assert_allclose(model.head_identity.kernel[...], before_head - 1.0, atol=1e-7)
