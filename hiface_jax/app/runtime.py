@@ -28,12 +28,15 @@ def configure(verbose: bool) -> None:
     Compiled programs are kept in ``$JAX_COMPILATION_CACHE_DIR`` (default
     ``~/.cache/hiface/jax_cache``), so a second run skips most compilation.
     """
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "hiface" / "jax_cache"))
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # XLA's C++ INFO lines (MediaPipe ignores it)
+    import jax
+
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "hiface" / "jax_cache"))
+    jax.config.update("jax_compilation_cache_dir", cache)  # env vars are read at import; this works after
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     if verbose:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("GLOG_minloglevel", "2")
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.WARNING)

@@ -91,3 +91,9 @@ def test_model_backend_writes_faces(tiny_model, photo_folder, tmp_path):
         coeffs["method"] == "model"
         and len(coeffs["detail_codes"]["static"]) == tiny_model.sddetail.static_basis.shape[0]
     )
+
+
+def test_export_cli_refuses_a_folder_without_a_checkpoint(tmp_path, cli):
+    result = cli("launch.export", "--checkpoint", str(tmp_path), "--output", str(tmp_path / "artifact"))
+    assert result.returncode == 1 and "neither a training workdir" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "artifact").exists()
