@@ -169,7 +169,8 @@ def training_batch(
 
 
 def synthetic_config(config: ConfigDict) -> synthetic.SyntheticConfig:
-    """The sampler settings that agree with the model: image size, UV resolution, camera, basis."""
+    """The sampler settings that agree with the model: image size, UV resolution, camera,
+    basis, and faces at the distance photo crops frame them (``config.data_config``)."""
     m, d = config.model, config.data
     return synthetic.SyntheticConfig(
         seed=int(d.synthetic_seed),
@@ -177,6 +178,8 @@ def synthetic_config(config: ConfigDict) -> synthetic.SyntheticConfig:
         fov_degrees=float(m.fov_degrees),
         uv_resolution=int(m.uv_resolution),
         detail_basis=m.detail_basis,
+        min_distance=float(d.synthetic_min_distance),
+        max_distance=float(d.synthetic_max_distance),
         store_detailed_vertices=False,
         backgrounds=d.backgrounds,
         photo_albedo=d.photo_albedo,

@@ -121,6 +121,12 @@ def data_config(preset: str) -> ConfigDict:
       synthetic_name: TFDS name of the synthetic shards, e.g. 'hiface_synthetic/s224'.
       real_name: TFDS name of the real crops.
       synthetic_seed: seed of on-device synthetic samples.
+      synthetic_min_distance, synthetic_max_distance: cm from the camera to the landmark
+        centroid of on-device synthetic faces. The model sees photos as ``photo.preprocess``
+        crops, which frame every face alike; re-cropping synthetic renders with it
+        (MediaPipe on the render, 224 px) showed that its framing equals a face at 80-106 cm
+        under the 12-degree camera, against the generator's default 120-150 cm: so
+        synthetic faces are drawn at the crops' distance and need no re-cropping.
       photo_albedo: the sampler's photo albedo source (``SyntheticConfig.photo_albedo``).
       backgrounds: an extra folder of backgrounds for the sampler, or None.
       worker_count: grain worker processes for the shard readers.
@@ -134,6 +140,8 @@ def data_config(preset: str) -> ConfigDict:
     c.synthetic_name = "hiface_synthetic"
     c.real_name = "face_images"
     c.synthetic_seed = 0
+    c.synthetic_min_distance = 85.0
+    c.synthetic_max_distance = 105.0
     c.photo_albedo = "packaged"
     c.backgrounds = None
     c.worker_count = 0 if preset == "tiny" else 8

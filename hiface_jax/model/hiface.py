@@ -48,7 +48,7 @@ from hiface_jax.model import encoder as encoder_lib
 from hiface_jax.model.deca_detail import DecaDetail
 from hiface_jax.sddetail import detail, detail_basis
 
-DEFAULT_DISTANCE = 135.0  # cm: the middle of the synthetic range (120-150), where crops put a face
+DEFAULT_DISTANCE = 95.0  # cm to the landmark centroid: where photo crops put a face (``config.data_config``)
 EXPRESSION_LOGIT0 = -6.0
 TRANSLATION_SCALE = (5.0, 5.0, 20.0)  # cm per unit head output (x, y, depth)
 ALBEDO_BASE0 = 0.45  # linear grey: the middle of the skin tones' range
