@@ -39,7 +39,7 @@ def configure(verbose: bool) -> None:
         return
     from absl import logging as absl_logging
 
-    absl_logging.set_verbosity(absl_logging.WARNING)
+    absl_logging.set_verbosity(absl_logging.ERROR)  # also the libraries' warnings (orbax: "read only")
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
