@@ -152,14 +152,16 @@ class Checkpointer:
         items |= {f"data_{name}": grain.checkpoint.CheckpointRestore(it) for name, it in (data or {}).items()}
         try:
             restored = self.manager.restore(step, args=ocp.args.Composite(**items))
-        except Exception as e:  # noqa: BLE001 - any failure to read means: not usable
+        except Exception as e:  # any failure to read means: not usable
             raise CorruptCheckpointError(f"it does not restore: {type(e).__name__}: {str(e)[:300]}") from e
         flat, meta = dict(restored["state"]), dict(restored["meta"])
         if set(flat) != set(flat_like):
-            raise CorruptCheckpointError(f"its variables differ from the model's: {sorted(set(flat) ^ set(flat_like))[:5]}")
+            differ = sorted(set(flat) ^ set(flat_like))[:5]
+            raise CorruptCheckpointError(f"its variables differ from the model's: {differ}")
         found = checksum(flat)
         if found != meta.get("checksum"):
-            raise CorruptCheckpointError(f"its bytes hash to {found[:12]}, not to the {str(meta.get('checksum'))[:12]} saved")
+            saved = str(meta.get("checksum"))[:12]
+            raise CorruptCheckpointError(f"its bytes hash to {found[:12]}, not to the {saved} saved")
         return unflatten(like, flat), meta
 
     def restore_latest(

@@ -37,8 +37,8 @@ class MetricWriter:
             return
         values = {k: _scalar(v) for k, v in values.items()}
         with self.path.open("a") as f:
-            f.write(json.dumps({"step": int(step), **{k: (v if math.isfinite(v) else str(v)) for k, v in values.items()}}))
-            f.write("\n")
+            record = {k: (v if math.isfinite(v) else str(v)) for k, v in values.items()}  # JSON has no NaN
+            f.write(json.dumps({"step": int(step), **record}) + "\n")
         for key, value in values.items():
             self._tb.add_scalar(key, value, step)
 

@@ -40,7 +40,8 @@ LossFn = Callable[[nnx.Module, dict[str, jax.Array]], tuple[jax.Array, dict[str,
 
 def all_finite(tree: PyTree) -> jax.Array:
     """() bool: every floating leaf of ``tree`` is finite."""
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    inexact = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    leaves = [jnp.all(jnp.isfinite(x)) for x in inexact]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
@@ -48,7 +49,8 @@ def poison_images(batch: dict[str, jax.Array], poison: jax.Array) -> dict[str, j
     """Fault injection for the guard's tests and drills: NaN images where ``poison`` is True."""
     if "image" not in batch:
         return batch
-    image = batch["image"].astype(jnp.float32) if not jnp.issubdtype(batch["image"].dtype, jnp.floating) else batch["image"]
+    image = batch["image"]
+    image = image if jnp.issubdtype(image.dtype, jnp.floating) else image.astype(jnp.float32)
     return {**batch, "image": jnp.where(poison, jnp.nan, image).astype(image.dtype)}
 
 

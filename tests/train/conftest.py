@@ -1,0 +1,81 @@
+"""Shared set-up of the trainer's tests: a micro config and one reference run, in this process."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+# The micro run: tiny's small encoder at 64 px, UV 64, batch 4, designed albedo only.
+MICRO = {
+    "model.image_size": 64,
+    "model.uv_resolution": 64,
+    "data.photo_albedo": None,
+    "train.steps": 4,
+    "train.batch_size": 4,
+    "train.checkpoint_every": 2,
+    "train.log_every": 1,
+    "train.image_every": 4,
+    "train.eval_every": 0,
+    "train.progress": False,
+}
+
+
+def micro_config(**overrides):
+    from launch.configs import hiface
+
+    config = hiface.get_config("tiny")
+    for path, value in {**MICRO, **overrides}.items():
+        section, name = path.split(".")
+        config[section][name] = value
+    return config
+
+
+def cli_flags(**overrides) -> list[str]:
+    """The micro config as ``launch.train`` command-line flags."""
+    values = {**MICRO, **overrides}
+    return ["--config", f"{REPO}/launch/configs/hiface.py:tiny"] + [
+        f"--config.{k}={'None' if v is None else v}" for k, v in values.items()
+    ]
+
+
+def run_cli(args: list[str], env_extra: dict | None = None, **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO), **(env_extra or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "launch.train", *args], env=env, cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
+    )  # fmt: skip
+
+
+def saved_state(workdir: pathlib.Path, step: int) -> dict[str, np.ndarray]:
+    """The train state saved at ``step`` (flat names -> arrays), read straight from orbax."""
+    restored = ocp.StandardCheckpointer().restore(pathlib.Path(workdir) / "checkpoints" / str(step) / "state")
+    return {k: np.asarray(v) for k, v in restored.items()}
+
+
+def assert_same_state(a: dict, b: dict, **tolerance) -> None:
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        if tolerance:
+            np.testing.assert_allclose(value, b[key], err_msg=key, **tolerance)
+        else:
+            np.testing.assert_array_equal(value, b[key], err_msg=key)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    """The uninterrupted micro run (4 steps, checkpoints at 2 and 4), trained in this process."""
+    from launch import train
+
+    workdir = tmp_path_factory.mktemp("reference")
+    messages = []
+    result = train.train(micro_config(), workdir, log=messages.append)
+    assert result["status"] == "finished" and result["step"] == 4, messages
+    return workdir
