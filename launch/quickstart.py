@@ -10,11 +10,20 @@
   coefficients.json                                          identity, expression (by ARKit name), seed
 2. The photo-to-3D fit (``launch.fit``) of a public-domain photo that ships inside
    scikit-image (``astronaut.png``, Eileen Collins, NASA) into ``<output>/fit/``.
+3. A short training run of the ``tiny`` model on synthetic faces (``launch.train``,
+   ``--train_steps``, into ``<output>/train/``) and its evaluation against the mean face
+   and the fitter (``launch.evaluate --max_per_expression 1``, ``<output>/evaluation/``).
+   ``--train_steps 0`` skips both, and a failed run falls back to the fitter.
+4. ``launch.reconstruct`` (the trained model, else the fitter; 30 photometric refinement
+   steps) of that photo and of matplotlib's Grace Hopper (``grace_hopper.jpg``, public
+   domain) into ``<output>/reconstruct/``, and ``launch.animate`` of the astronaut (smile,
+   brows up, squint, surprise) with Grace Hopper's static detail into ``<output>/animation/``.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +33,7 @@ import numpy as np
 from absl import app, flags
 
 from hiface_jax import mesh_io
+from hiface_jax.app import runtime
 from hiface_jax.face import face_model as fm
 from hiface_jax.face.ict_facekit import FaceModelSourceError
 from hiface_jax.fit.photo_fit import fit_photos
@@ -37,7 +47,12 @@ _ICT = flags.DEFINE_string(
 )
 _UV_RES = flags.DEFINE_integer("uv_resolution", 512, "Resolution of the UV maps.")
 _NUM_EXPR = flags.DEFINE_integer("num_active_expressions", 3, "How many expression shapes are active.")
-_FIT = flags.DEFINE_bool("fit", True, "Also fit the astronaut photo shipped in scikit-image.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Keep the JAX / MediaPipe / absl log lines.")
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 30, "Steps of the tiny training run (0: none, use the fitter).")
+_FIT = flags.DEFINE_bool("fit", True, "Also fit, train, reconstruct and animate (steps 2-4).")
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def astronaut_photo() -> Path:
@@ -45,6 +60,75 @@ def astronaut_photo() -> Path:
     import skimage
 
     return Path(skimage.__file__).parent / "data" / "astronaut.png"
+
+
+def grace_hopper_photo() -> Path:
+    """Path of matplotlib's public-domain Grace Hopper photo (inside the installed package)."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+def run_logged(module: str, args: list[str], log: Path) -> bool:
+    """``python -m module args`` from the repository root, its output into ``log``; True if it worked."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as fh:
+        cmd = [sys.executable, "-m", module, *args]
+        proc = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        print(f"  {module} failed (exit {proc.returncode}); the end of {log}:")
+        print("    " + "\n    ".join(log.read_text().splitlines()[-8:]))
+    return proc.returncode == 0
+
+
+def train_and_evaluate(out: Path, steps: int, ict_dir: str | None) -> Path | None:
+    """Step 3: trains ``tiny`` for ``steps`` and evaluates it; the workdir, or None if training failed."""
+    workdir = out / "train"
+    print(f"\ntraining the tiny model on synthetic faces for {steps} steps into {workdir} (a few minutes)")
+    ict = ["--ict_dir", ict_dir] if ict_dir else []
+    config = ["--config", str(REPO / "launch" / "configs" / "hiface.py") + ":tiny"]
+    steps_flags = [f"--config.train.steps={steps}", f"--config.train.checkpoint_every={steps}"]
+    if not run_logged("launch.train", [*config, "--workdir", str(workdir), *steps_flags], out / "train.log"):
+        return None
+    print(f"evaluating mean face, fitter and model (launch.evaluate) into {out / 'evaluation'}")
+    methods = f"mean,fit,model:{workdir}"
+    args = ["--methods", methods, "--max_per_expression", "1", "--output", str(out / "evaluation"), *ict]
+    if run_logged("launch.evaluate", args, out / "evaluation.log"):
+        print(f"  the table: {out / 'evaluation'} (log: {out / 'evaluation.log'})")
+    return workdir
+
+
+def reconstruct_and_animate(
+    out: Path, ict_dir: str | None, checkpoint: Path | None = None, refine_steps: int = 30, verbose: bool = False
+) -> int:
+    """Step 4: both packaged photos to face folders (the trained model if ``checkpoint``,
+    else the fitter), then the astronaut animated with Grace Hopper's static detail.
+    Returns the number of photos that failed."""
+    from hiface_jax.app import animation, backends, outputs, pipeline
+
+    method = "model" if checkpoint else "fit"
+    print(f"\nreconstructing {astronaut_photo().name} and {grace_hopper_photo().name} (launch.reconstruct, {method})")
+    backend = backends.make_backend(method, str(checkpoint) if checkpoint else None, ict_dir, refine_steps)
+    photos = [astronaut_photo(), grace_hopper_photo()]
+    report = pipeline.reconstruct_photos(photos, out / "reconstruct", backend, verbose=verbose)
+    for path, why in report.failures.items():
+        print(f"  failed: {path}: {why}")
+    names = backend.assets.skin.expression_names
+    faces = {p.name: p for p in report.written}
+    if "astronaut_face0" not in faces:
+        return len(report.failures) or 1
+    params, codes = outputs.read_coefficients(faces["astronaut_face0"], names)
+    if "grace_hopper_face0" in faces:
+        codes = animation.transfer_detail(codes, outputs.read_coefficients(faces["grace_hopper_face0"], names)[1])
+    weights, labels = animation.builtin_sequence(names)
+    profile = animation.write_animation(out / "animation", backend.assets, params, codes, weights, labels)
+    print(f"\nreconstructed {len(report.written)} face(s) into {out / 'reconstruct'}: " + ", ".join(sorted(faces)))
+    print(
+        f"animated the astronaut ({len(weights)} frames) into {out / 'animation'}: animation.gif, frames/, wrinkles.csv"
+    )
+    for region, mm in profile.items():
+        print(f"  {region}: expression wrinkles up to {mm.max():.3f} mm")
+    return len(report.failures)
 
 
 def random_coefficients(key: jax.Array, model: fm.FaceModel, num_active: int) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -67,6 +151,7 @@ def tension_image(t_map: np.ndarray, covered: np.ndarray) -> np.ndarray:
 
 def main(argv: list[str]) -> int:
     del argv
+    runtime.configure(_VERBOSE.value)
     out = Path(FLAGS.value)
     try:
         model = fm.load_face_model(_ICT.value).submesh()
@@ -119,8 +204,14 @@ def main(argv: list[str]) -> int:
         print(f"wrote {p}")
     if not _FIT.value:
         return 0
-    print(f"\nfitting {astronaut_photo()} (launch.fit) into {out / 'fit'}")
-    return fit_photos([astronaut_photo()], out / "fit", _ICT.value)
+    print(f"\nfitting {astronaut_photo()} (launch.fit) into {out / 'fit'} (a minute or two)")
+    with runtime.silenced_stderr(not _VERBOSE.value):  # MediaPipe's native log lines
+        failed = fit_photos([astronaut_photo()], out / "fit", _ICT.value)
+    workdir = train_and_evaluate(out, _TRAIN_STEPS.value, _ICT.value) if _TRAIN_STEPS.value > 0 else None
+    failed += reconstruct_and_animate(out, _ICT.value, workdir, verbose=_VERBOSE.value)
+    trained = "train/ (model), evaluation/, " if workdir else ""
+    print(f"\neverything is in {out}: face.* (random face), fit/, {trained}reconstruct/, animation/")
+    return min(failed, 100)
 
 
 if __name__ == "__main__":
