@@ -34,7 +34,9 @@ def create(
 ) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
     """A freshly initialised model (seed ``config.train.seed``) and optimizer, split by ``split``."""
     model = hiface.build_model(config, rngs=nnx.Rngs(config.train.seed), face_model=face_model)
-    optimizer = nnx.Optimizer(model, optim.make_optimizer(config.train), wrt=nnx.Param)
+    optimizer = nnx.Optimizer(
+        model, optim.make_optimizer(config.train, hiface.parameter_labels, hiface.DETAIL_MAP_LR_SCALE), wrt=nnx.Param
+    )
     return split(model, optimizer)
 
 
