@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rendering
+from flax import struct
 from hiface_jax.face.face_model import FaceModel
 
 
@@ -72,6 +73,31 @@ def make_renderer(model: FaceModel, image_size: int, fov_degrees: float, **kwarg
     )
 
 
+@struct.dataclass
+class Coverage:
+    """What rasterising a batch gives, shared by every shading of the same mesh.
+
+    Attributes:
+      clip: (B, V, 4) clip-space vertices.
+      fragments: ``rendering`` fragments (triangle ids, barycentrics, depth, overflow).
+      uv: (B, S, S, 2) interpolated UV coordinates.
+    """
+
+    clip: jnp.ndarray
+    fragments: rendering.Fragments
+    uv: jnp.ndarray
+
+
+def rasterize(renderer: FaceRenderer, vertices: jnp.ndarray) -> Coverage:
+    """Visibility and UVs of (B, V, 3) camera-space vertices (cm): the costly half of ``render``."""
+    s = renderer.image_size
+    tris = jnp.asarray(renderer.triangles)
+    clip = rendering.transform(vertices, renderer.projection)
+    frags = rendering.rasterize(clip, tris, (s, s), renderer.raster)
+    uv_img = rendering.interpolate(jnp.asarray(renderer.uv_coords), frags, jnp.asarray(renderer.uv_triangles))
+    return Coverage(clip, frags, uv_img)
+
+
 def render(
     renderer: FaceRenderer,
     vertices: jnp.ndarray,
@@ -79,6 +105,7 @@ def render(
     sh: jnp.ndarray,
     background: jnp.ndarray | float = 0.0,
     normal_map: jnp.ndarray | None = None,
+    coverage: Coverage | None = None,
 ) -> dict[str, jnp.ndarray]:
     """Renders faces.
 
@@ -91,16 +118,16 @@ def render(
       normal_map: optional (B, R', R', 3) unit normals in camera space over the UV
         tile (e.g. ``detail.detailed_normal_map`` of the camera-space mesh); pixels use
         the interpolated vertex normals without it.
+      coverage: ``rasterize(renderer, vertices)`` when the caller already has it (a coarse
+        and a detailed render of one mesh share the visibility pass).
     Returns:
       dict with ``image`` (B, S, S, 3), ``mask`` (B, S, S) hard coverage, ``normals``
       (B, S, S, 3) shading normals, ``depth`` (B, S, S) view depth (cm, 0 on
       background), ``overflow`` (B,) rasterizer overflow counts (must be 0).
     """
-    s = renderer.image_size
     tris = jnp.asarray(renderer.triangles)
-    clip = rendering.transform(vertices, renderer.projection)
-    frags = rendering.rasterize(clip, tris, (s, s), renderer.raster)
-    uv_img = rendering.interpolate(jnp.asarray(renderer.uv_coords), frags, jnp.asarray(renderer.uv_triangles))
+    cov = rasterize(renderer, vertices) if coverage is None else coverage
+    clip, frags, uv_img = cov.clip, cov.fragments, cov.uv
     albedo = rendering.sample(albedo_map, uv_img)
     if normal_map is None:
         normals = rendering.interpolate(rendering.vertex_normals(vertices, tris), frags, tris)

@@ -348,12 +348,15 @@ def render(
     albedo = albedo_lib.albedo_map(
         p.albedo_base, p.albedo_lips, p.albedo_brows, p.albedo_grid, model.layout.get_value()
     )
-    coarse = face_render.render(renderer, out.vertices, albedo, p.sh, background)
+    coverage = face_render.rasterize(renderer, out.vertices)  # one visibility pass for both shadings
+    coarse = face_render.render(renderer, out.vertices, albedo, p.sh, background, coverage=coverage)
     normal_map, _ = detail.detailed_normal_map(out.vertices, out.displacement, model.geometry.get_value())
     if model.detail_kind == "none":
         detailed = coarse
     else:
-        detailed = face_render.render(renderer, out.vertices, albedo, p.sh, background, normal_map=normal_map)
+        detailed = face_render.render(
+            renderer, out.vertices, albedo, p.sh, background, normal_map=normal_map, coverage=coverage
+        )
     return {
         "coarse": coarse["image"],
         "detailed": detailed["image"],
