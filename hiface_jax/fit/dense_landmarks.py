@@ -224,13 +224,6 @@ def dense_embedding(model: fm.FaceModel, cache_dir: str | os.PathLike | None = N
 # ------------------------------------------------------------------ in the fit
 
 
-def dense_points(model: fm.FaceModel, identity, expression, emb: DenseEmbedding) -> jnp.ndarray:
-    """(B, N, 3) the embedded points of the faces (model frame, cm)."""
-    corners = fm.shape_at(model, identity, expression, jnp.asarray(emb.vertices.reshape(-1)))
-    corners = corners.reshape(corners.shape[:-2] + emb.vertices.shape + (3,))
-    return jnp.einsum("...nkc,nk->...nc", corners, jnp.asarray(emb.weights, corners.dtype))
-
-
 def silhouette_points(projected_candidates: jnp.ndarray, target: jnp.ndarray, centre: jnp.ndarray) -> jnp.ndarray:
     """The candidate of each point that projects furthest out along its target's direction.
 

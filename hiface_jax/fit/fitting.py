@@ -82,13 +82,17 @@ class DenseTargets:
 
     Attributes:
       points: (B, N, 2) detected points, crop pixels (the embedded MediaPipe ids only).
-      vertices, weights: (N, 3) each, the embedding's triangles and barycentric weights.
+      local: the face model restricted to the R vertices the points use (gathered once, not
+        at every optimiser step).
+      vertices, weights: (N, 3) each, the embedding's triangles (indices into ``local``) and
+        barycentric weights.
       point_weights: (N,) per-point weights of the landmark term.
       contour_rows: (M,) rows of the face-oval points, matched to the silhouette.
-      candidates: (M, C) their candidate vertices.
+      candidates: (M, C) their candidate vertices (indices into ``local``).
     """
 
     points: jnp.ndarray
+    local: fm.FaceModel
     vertices: jnp.ndarray
     weights: jnp.ndarray
     point_weights: jnp.ndarray
@@ -100,14 +104,21 @@ def dense_targets(model: fm.FaceModel, landmarks_478: np.ndarray, contour_weight
     """``DenseTargets`` of (B, 478, 2) MediaPipe landmarks in crop pixels on ``model``."""
     emb = dl.dense_embedding(model)
     rows = np.nonzero(emb.contour)[0]
+    used, index = np.unique(np.concatenate([emb.vertices.ravel(), emb.candidates[rows].ravel()]), return_inverse=True)
+    local = model.replace(
+        mean_shape=jnp.asarray(np.asarray(model.mean_shape)[used]),
+        identity_basis=jnp.asarray(np.asarray(model.identity_basis)[:, used]),
+        expression_basis=jnp.asarray(np.asarray(model.expression_basis)[:, used]),
+    )
     point_weights = np.where(emb.contour, contour_weight, 1.0).astype(np.float32)
     return DenseTargets(
         points=jnp.asarray(np.asarray(landmarks_478)[:, emb.landmark_ids], jnp.float32),
-        vertices=jnp.asarray(emb.vertices, jnp.int32),
+        local=local,
+        vertices=jnp.asarray(index[: emb.vertices.size].reshape(emb.vertices.shape), jnp.int32),
         weights=jnp.asarray(emb.weights, jnp.float32),
         point_weights=jnp.asarray(point_weights),
         contour_rows=jnp.asarray(rows, jnp.int32),
-        candidates=jnp.asarray(emb.candidates[rows], jnp.int32),
+        candidates=jnp.asarray(index[emb.vertices.size :].reshape(len(rows), -1), jnp.int32),
     )
 
 
@@ -197,16 +208,16 @@ def initial_params(model: fm.FaceModel, landmarks: np.ndarray, cam: FitCamera, g
     )
 
 
-def project_dense(model: fm.FaceModel, p: FaceParams, dense: DenseTargets, cam: FitCamera) -> jnp.ndarray:
+def project_dense(p: FaceParams, dense: DenseTargets, cam: FitCamera) -> jnp.ndarray:
     """(B, N, 2) the embedded dense points projected to crop pixels, the face-oval points
     moved to the silhouette (``dense_landmarks.silhouette_points``)."""
     rot, f, c = rotation.axis_angle_to_matrix(p.rotation), jnp.asarray(cam.focal), cam.principal_point
-    project = lambda x: camera.perspective_project(camera.rigid_transform(x, rot, p.translation), f, c)
-    emb = dl.DenseEmbedding(None, dense.vertices, dense.weights, None, None)
-    pred = project(dl.dense_points(model, p.identity, p.expression, emb))
+    posed = camera.rigid_transform(fm.shape(dense.local, p.identity, p.expression), rot, p.translation)  # (B, R, 3)
+    points = jnp.einsum("bnkc,nk->bnc", jnp.take(posed, dense.vertices, axis=1), dense.weights)
+    pred = camera.perspective_project(points, f, c)
     m, k = dense.candidates.shape
-    cand = fm.shape_at(model, p.identity, p.expression, dense.candidates.reshape(-1))
-    cand = project(cand).reshape(cand.shape[:-2] + (m, k, 2))
+    cand = camera.perspective_project(jnp.take(posed, dense.candidates.reshape(-1), axis=1), f, c)
+    cand = cand.reshape(cand.shape[:1] + (m, k, 2))
     target = dense.points[:, dense.contour_rows]
     sil = dl.silhouette_points(cand, target, jnp.mean(target, axis=1))
     return pred.at[:, dense.contour_rows].set(sil)
@@ -233,7 +244,7 @@ def landmark_terms(
     if dense is None:
         landmark = losses.landmark_loss(pred, target, weights, s)
     else:
-        landmark = losses.landmark_loss(project_dense(model, p, dense, cam), dense.points, dense.point_weights, s)
+        landmark = losses.landmark_loss(project_dense(p, dense, cam), dense.points, dense.point_weights, s)
     terms = {
         "landmark": cfg.w_landmark * landmark,
         "eye_closure": cfg.w_eye_closure * losses.closure_loss(pred, target, losses.EYE_PAIRS, s),

@@ -64,9 +64,7 @@ def test_dense_points_embedded_on_the_mesh_project_onto_mediapipe_detections(coa
             pick("identity"), pick("expression"), pick("rotation"), pick("translation"), *([None] * 5)
         )
         targets = fitting.dense_targets(coarse_model, face.landmarks_478[None])
-        err = np.linalg.norm(
-            np.asarray(fitting.project_dense(coarse_model, p, targets, cam) - targets.points)[0], axis=1
-        )
+        err = np.linalg.norm(np.asarray(fitting.project_dense(p, targets, cam) - targets.points)[0], axis=1)
         d = np.linalg.norm(s["landmarks_2d"][b, 36] - s["landmarks_2d"][b, 45])
         contour = np.isin(np.arange(dl.NUM_CANONICAL), ld.FACE_OVAL_RING)
         # Measured (yaw up to 28 degrees): inner median 3-5%, 90th percentile 7-11%; the face
