@@ -156,6 +156,11 @@ class FitConfig:
     # Resolution of the photometric stage in ``fit_detected`` (None: the crop's); the photo is
     # area-averaged down by an integer factor, the camera keeps its field of view.
     photometric_size: int | None = 112
+    # The expression's learning rate in the photometric stage, as a factor of ``learning_rate``
+    # (0: held at the landmark stage's result). At the full rate the photo's pulls added about
+    # 1.0 of ARKit weight to neutral faces; holding it cost expressive faces 6 %; 0.2 keeps them
+    # (docs/ARCHITECTURE.md "Fit accuracy").
+    photometric_expression_rate: float = 0.2
     # Several photos of one person: one identity for the whole batch (pose, expression,
     # light and albedo stay per photo).
     shared_identity: bool = False
@@ -257,12 +262,17 @@ def landmark_terms(
     return terms
 
 
-def _optimizer(cfg: FitConfig, trainable: tuple[str, ...]) -> optax.GradientTransformation:
-    """Adam per field: translation in cm needs a larger step than coefficients."""
+def _optimizer(
+    cfg: FitConfig, trainable: tuple[str, ...], factors: dict[str, float] | None = None
+) -> optax.GradientTransformation:
+    """Adam per field: translation in cm needs a larger step than coefficients; ``factors``
+    scale a field's rate."""
+    factors = factors or {}
     labels = FaceParams(
         **{f.name: (f.name if f.name in trainable else "frozen") for f in dataclasses.fields(FaceParams)}
     )
-    rate = lambda name: cfg.translation_learning_rate if name == "translation" else cfg.learning_rate
+    base = lambda name: cfg.translation_learning_rate if name == "translation" else cfg.learning_rate
+    rate = lambda name: base(name) * factors.get(name, 1.0)
     transforms = {name: optax.adam(rate(name)) for name in trainable}
     transforms["frozen"] = optax.set_to_zero()
     return optax.multi_transform(transforms, labels)
@@ -416,7 +426,9 @@ def _fit_photometric(
         terms["lighting_prior"] = cfg.w_lighting_prior * losses.lighting_prior(p.sh)
         return sum(terms.values()), terms
 
-    tx = _optimizer(cfg, tuple(f.name for f in dataclasses.fields(FaceParams)))
+    rate = cfg.photometric_expression_rate
+    trainable = tuple(f.name for f in dataclasses.fields(FaceParams) if rate > 0 or f.name != "expression")
+    tx = _optimizer(cfg, trainable, {"expression": rate})
     return run_stage(objective, params, cfg.photometric_steps, tx, _projection(cfg))
 
 
