@@ -1,6 +1,6 @@
 """Photo(s) to 3D faces by analysis-by-synthesis.
 
-    python -m launch.fit --input PHOTO_OR_FOLDER --output DIR [--size 224] [--batch 4]
+    python -m launch.fit --input PHOTO_OR_FOLDER --output DIR [--size 224] [--batch 4] [--same_person]
 
 For every face found (several per photo are cropped and fitted separately) it writes
 ``DIR/<photo stem>_face<k>/``:
@@ -11,6 +11,10 @@ For every face found (several per photo are cropped and fitted separately) it wr
   landmarks.json      the model's 68 landmarks projected into the original photo's pixels, and the detector's
   overlay.png         input | landmarks (green: detected, red: fitted) | render | blend | normals
   loss.png            loss curves of both stages
+
+``--same_person``: the photos show one person; every face found is fitted together with
+one shared identity (per-photo pose, expression, light and albedo), and
+``DIR/person_neutral.obj`` is that identity without expression (full topology, cm).
 
 Bad inputs (corrupt, non-image, faceless, ...) are reported per file and skipped. The
 exit status is the number of photos that failed (0: all fitted), at most 100.
@@ -36,6 +40,7 @@ _LM_STEPS = flags.DEFINE_integer("landmark_steps", fitting.FitConfig.landmark_st
 _PH_STEPS = flags.DEFINE_integer(
     "photometric_steps", fitting.FitConfig.photometric_steps, "Photometric-stage steps (0 skips it)."
 )
+_SAME = flags.DEFINE_bool("same_person", False, "All photos show one person: fit one shared identity.")
 
 
 def main(argv) -> int:
@@ -49,8 +54,9 @@ def main(argv) -> int:
         print(f"error: no images in {src}", file=sys.stderr)
         return 100
     return fit_photos(
-        paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value, _LM_STEPS.value, _PH_STEPS.value
-    )
+        paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value, _LM_STEPS.value, _PH_STEPS.value,
+        _SAME.value,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

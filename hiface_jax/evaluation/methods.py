@@ -133,15 +133,15 @@ def _mean(context: MethodContext, checkpoint: str | None) -> Method:
     return MeanFace(context.model)
 
 
-def detect_landmarks(detector: ld.FaceLandmarkDetector, image: np.ndarray) -> np.ndarray | None:
-    """(478, 2) landmarks of the most confident face in an image, or None."""
+def detect_landmarks(detector: ld.FaceLandmarkDetector, image: np.ndarray) -> ld.DetectedFace | None:
+    """The most confident face in an image (478 landmarks, blendshape scores), or None."""
     faces = detector.detect(np.ascontiguousarray(image))
-    return max(faces, key=lambda f: f.score).landmarks_478 if faces else None
+    return max(faces, key=lambda f: f.score) if faces else None
 
 
 class Fitter:
-    """Analysis-by-synthesis (``fitting.fit_landmarks`` then ``fitting.fit_photometric``)
-    on MediaPipe landmarks, in the benchmark's own camera; batches padded to a fixed
+    """Analysis-by-synthesis (``fitting.fit_detected``: the landmark then the photometric
+    stage) on MediaPipe's landmarks and blendshape scores, in the benchmark's own camera; batches padded to a fixed
     size so each stage compiles once."""
 
     name = "fit"
@@ -156,7 +156,6 @@ class Fitter:
             np.asarray(s.uv_coords), np.asarray(s.uv_triangles), np.asarray(s.triangles),
             np.asarray(s.landmark_indices), s.num_vertices, 256,
         )  # fmt: skip
-        self.weights = jnp.asarray(ld.IBUG68_WEIGHTS, jnp.float32)
 
     def _renderer(self, cam: fitting.FitCamera) -> face_render.FaceRenderer:
         key = (cam.image_size, cam.fov_degrees)
@@ -173,16 +172,13 @@ class Fitter:
         for start in range(0, len(ok), self.batch_size):
             chunk = ok[start : start + self.batch_size]
             padded = chunk + [chunk[-1]] * (self.batch_size - len(chunk))
-            lmk478 = np.stack([found[k] for k in padded])
-            lmk68 = jnp.asarray(ld.mediapipe_to_ibug68(lmk478), jnp.float32)
+            lmk478 = np.stack([found[k].landmarks_478 for k in padded])
+            scores = np.stack([found[k].blendshapes for k in padded])
             masks = jnp.asarray(np.stack([preprocess.face_mask(p, cam.image_size) for p in lmk478]), jnp.float32)
-            photos = albedo_lib.srgb_to_linear(images[padded].astype(np.float32) / 255.0)
-            params, _ = fitting.fit_landmarks(self.skin, lmk68, cam, self.config, self.weights)
-            if self.config.photometric_steps > 0:
-                params, _ = fitting.fit_photometric(
-                    self.skin, jnp.asarray(photos, jnp.float32), masks, lmk68, params,
-                    self._renderer(cam), self.layout, self.config, self.weights,
-                )  # fmt: skip
+            photos = jnp.asarray(albedo_lib.srgb_to_linear(images[padded].astype(np.float32) / 255.0), jnp.float32)
+            params, _ = fitting.fit_detected(
+                self.skin, lmk478, scores, cam, self.config, photos, masks, self._renderer(cam), self.layout
+            )
             verts = np.asarray(fm.shape(self.full, params.identity, params.expression))
             for j, k in enumerate(chunk):
                 if np.isfinite(verts[j]).all():

@@ -30,7 +30,9 @@ from hiface_jax.face import albedo as albedo_lib
 from hiface_jax.face import face_model as fm
 from hiface_jax.face import face_render
 from hiface_jax.face.landmarks import landmarks_3d
+from hiface_jax.fit import dense_landmarks as dl
 from hiface_jax.geometry import camera, rotation
+from hiface_jax.photo import landmark_detector as ld
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +76,52 @@ class FaceParams:
     albedo_grid: jnp.ndarray
 
 
+@struct.dataclass
+class DenseTargets:
+    """MediaPipe's detected points and their embedding on the mesh (``dense_landmarks``).
+
+    Attributes:
+      points: (B, N, 2) detected points, crop pixels (the embedded MediaPipe ids only).
+      local: the face model restricted to the R vertices the points use (gathered once, not
+        at every optimiser step).
+      vertices, weights: (N, 3) each, the embedding's triangles (indices into ``local``) and
+        barycentric weights.
+      point_weights: (N,) per-point weights of the landmark term.
+      contour_rows: (M,) rows of the face-oval points, matched to the silhouette.
+      candidates: (M, C) their candidate vertices (indices into ``local``).
+    """
+
+    points: jnp.ndarray
+    local: fm.FaceModel
+    vertices: jnp.ndarray
+    weights: jnp.ndarray
+    point_weights: jnp.ndarray
+    contour_rows: jnp.ndarray
+    candidates: jnp.ndarray
+
+
+def dense_targets(model: fm.FaceModel, landmarks_478: np.ndarray, contour_weight: float = 0.5) -> DenseTargets:
+    """``DenseTargets`` of (B, 478, 2) MediaPipe landmarks in crop pixels on ``model``."""
+    emb = dl.dense_embedding(model)
+    rows = np.nonzero(emb.contour)[0]
+    used, index = np.unique(np.concatenate([emb.vertices.ravel(), emb.candidates[rows].ravel()]), return_inverse=True)
+    local = model.replace(
+        mean_shape=jnp.asarray(np.asarray(model.mean_shape)[used]),
+        identity_basis=jnp.asarray(np.asarray(model.identity_basis)[:, used]),
+        expression_basis=jnp.asarray(np.asarray(model.expression_basis)[:, used]),
+    )
+    point_weights = np.where(emb.contour, contour_weight, 1.0).astype(np.float32)
+    return DenseTargets(
+        points=jnp.asarray(np.asarray(landmarks_478)[:, emb.landmark_ids], jnp.float32),
+        local=local,
+        vertices=jnp.asarray(index[: emb.vertices.size].reshape(emb.vertices.shape), jnp.int32),
+        weights=jnp.asarray(emb.weights, jnp.float32),
+        point_weights=jnp.asarray(point_weights),
+        contour_rows=jnp.asarray(rows, jnp.int32),
+        candidates=jnp.asarray(index[emb.vertices.size :].reshape(len(rows), -1), jnp.int32),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
     """Step counts, learning rates and loss weights (each loss's formula: ``losses``)."""
@@ -87,11 +135,35 @@ class FitConfig:
     w_lip_closure: float = 0.5
     w_photometric: float = 0.1
     w_identity_prior: float = 1e-4
-    w_expression_prior: float = 1e-5
+    w_expression_prior: float = 3e-5
     w_albedo_grid: float = 1e-4
     w_albedo_smoothness: float = 1e-3
     w_lighting_prior: float = 1e-4
     albedo_grid_size: int = 8
+    # Identity and expression apart (issue 10): the first steps of the landmark stage move
+    # pose and identity only; ARKit weights stay in [0, 1] under an L1 prior 3x the earlier
+    # 1e-5 (measured on the out-of-model split: docs/ARCHITECTURE.md "Fit accuracy").
+    # MediaPipe's blendshape scores, when used, are the expression's start and a prior; off by
+    # default: on the benchmark's neutral renders they read 4.5-5 of ARKit weight.
+    identity_first_steps: int = 100
+    bounded_expression: bool = True
+    w_blendshape_prior: float = 1e-2
+    # MediaPipe's dense points (``dense_landmarks``), when given, replace the 68 in the landmark term.
+    contour_weight: float = 0.5
+    # What ``fit_detected`` uses of a MediaPipe detection besides the 68 points.
+    use_dense: bool = True
+    use_blendshapes: bool = False
+    # Resolution of the photometric stage in ``fit_detected`` (None: the crop's); the photo is
+    # area-averaged down by an integer factor, the camera keeps its field of view.
+    photometric_size: int | None = 112
+    # The expression's learning rate in the photometric stage, as a factor of ``learning_rate``
+    # (0: held at the landmark stage's result). At the full rate the photo's pulls added about
+    # 1.0 of ARKit weight to neutral faces; holding it cost expressive faces 6 %; 0.2 keeps them
+    # (docs/ARCHITECTURE.md "Fit accuracy").
+    photometric_expression_rate: float = 0.2
+    # Several photos of one person: one identity for the whole batch (pose, expression,
+    # light and albedo stay per photo).
+    shared_identity: bool = False
 
 
 def posed_vertices(model: fm.FaceModel, p: FaceParams) -> jnp.ndarray:
@@ -141,30 +213,74 @@ def initial_params(model: fm.FaceModel, landmarks: np.ndarray, cam: FitCamera, g
     )
 
 
+def project_dense(p: FaceParams, dense: DenseTargets, cam: FitCamera) -> jnp.ndarray:
+    """(B, N, 2) the embedded dense points projected to crop pixels, the face-oval points
+    moved to the silhouette (``dense_landmarks.silhouette_points``)."""
+    rot, f, c = rotation.axis_angle_to_matrix(p.rotation), jnp.asarray(cam.focal), cam.principal_point
+    posed = camera.rigid_transform(fm.shape(dense.local, p.identity, p.expression), rot, p.translation)  # (B, R, 3)
+    points = jnp.einsum("bnkc,nk->bnc", jnp.take(posed, dense.vertices, axis=1), dense.weights)
+    pred = camera.perspective_project(points, f, c)
+    m, k = dense.candidates.shape
+    cand = camera.perspective_project(jnp.take(posed, dense.candidates.reshape(-1), axis=1), f, c)
+    cand = cand.reshape(cand.shape[:1] + (m, k, 2))
+    target = dense.points[:, dense.contour_rows]
+    sil = dl.silhouette_points(cand, target, jnp.mean(target, axis=1))
+    return pred.at[:, dense.contour_rows].set(sil)
+
+
 def landmark_terms(
-    model: fm.FaceModel, p: FaceParams, target: jnp.ndarray, weights: jnp.ndarray, cam: FitCamera, cfg: FitConfig
+    model: fm.FaceModel,
+    p: FaceParams,
+    target: jnp.ndarray,
+    weights: jnp.ndarray,
+    cam: FitCamera,
+    cfg: FitConfig,
+    dense: DenseTargets | None = None,
+    blendshapes: jnp.ndarray | None = None,
 ) -> dict[str, jnp.ndarray]:
-    """The weighted loss terms of the landmark stage (also used by the photometric one)."""
+    """The weighted loss terms of the landmark stage (also used by the photometric one).
+
+    ``dense``: MediaPipe's points replace the 68 in the landmark term (the 68 keep the eye and
+    lip closure terms). ``blendshapes``: (B, K_exp) MediaPipe's scores in the model's
+    expression order, a quadratic prior on the expression.
+    """
     pred = project_landmarks(model, p, cam)
     s = float(cam.image_size)
-    return {
-        "landmark": cfg.w_landmark * losses.landmark_loss(pred, target, weights, s),
+    if dense is None:
+        landmark = losses.landmark_loss(pred, target, weights, s)
+    else:
+        landmark = losses.landmark_loss(project_dense(p, dense, cam), dense.points, dense.point_weights, s)
+    terms = {
+        "landmark": cfg.w_landmark * landmark,
         "eye_closure": cfg.w_eye_closure * losses.closure_loss(pred, target, losses.EYE_PAIRS, s),
         "lip_closure": cfg.w_lip_closure * losses.closure_loss(pred, target, losses.LIP_PAIRS, s),
         "identity_prior": cfg.w_identity_prior * losses.gaussian_prior(p.identity),
         "expression_prior": cfg.w_expression_prior * losses.expression_prior(p.expression),
     }
+    if blendshapes is not None:
+        terms["blendshape_prior"] = cfg.w_blendshape_prior * jnp.mean(jnp.sum((p.expression - blendshapes) ** 2, -1))
+    return terms
 
 
-def _optimizer(cfg: FitConfig, trainable: tuple[str, ...]) -> optax.GradientTransformation:
-    """Adam per field: translation in cm needs a larger step than coefficients."""
+def _optimizer(
+    cfg: FitConfig, trainable: tuple[str, ...], factors: dict[str, float] | None = None
+) -> optax.GradientTransformation:
+    """Adam per field: translation in cm needs a larger step than coefficients; ``factors``
+    scale a field's rate."""
+    factors = factors or {}
     labels = FaceParams(
         **{f.name: (f.name if f.name in trainable else "frozen") for f in dataclasses.fields(FaceParams)}
     )
-    rate = lambda name: cfg.translation_learning_rate if name == "translation" else cfg.learning_rate
+    base = lambda name: cfg.translation_learning_rate if name == "translation" else cfg.learning_rate
+    rate = lambda name: base(name) * factors.get(name, 1.0)
     transforms = {name: optax.adam(rate(name)) for name in trainable}
     transforms["frozen"] = optax.set_to_zero()
     return optax.multi_transform(transforms, labels)
+
+
+def bound_expression(p: FaceParams) -> FaceParams:
+    """ARKit weights projected onto [0, 1], where the shapes are authored."""
+    return p.replace(expression=jnp.clip(p.expression, 0.0, 1.0))
 
 
 def run_stage(
@@ -172,20 +288,35 @@ def run_stage(
     params: FaceParams,
     steps: int,
     tx: optax.GradientTransformation,
+    project: Callable[[FaceParams], FaceParams] | None = None,
 ) -> tuple[FaceParams, dict[str, jnp.ndarray]]:
-    """``steps`` optimiser steps of ``objective`` inside one ``lax.scan``.
+    """``steps`` optimiser steps of ``objective`` inside one ``lax.scan``; ``project``
+    (optional) maps the parameters back onto their feasible set after each step.
 
     Returns the final parameters and the history of every loss term, (steps,) each.
     """
+    project = project or (lambda p: p)
 
     def step(carry, _):
         p, state = carry
         (_, terms), grads = jax.value_and_grad(objective, has_aux=True)(p)
         updates, state = tx.update(grads, state, p)
-        return (optax.apply_updates(p, updates), state), terms
+        return (project(optax.apply_updates(p, updates)), state), terms
 
     (params, _), history = jax.lax.scan(step, (params, tx.init(params)), None, length=steps)
     return params, history
+
+
+def share_identity(p: FaceParams) -> FaceParams:
+    """Every row's identity replaced by the batch mean: one person in every photo."""
+    return p.replace(identity=jnp.broadcast_to(jnp.mean(p.identity, 0, keepdims=True), p.identity.shape))
+
+
+def _projection(cfg: FitConfig):
+    steps = ([bound_expression] if cfg.bounded_expression else []) + ([share_identity] if cfg.shared_identity else [])
+    if not steps:
+        return None
+    return lambda p: functools.reduce(lambda q, f: f(q), steps, p)
 
 
 def fit_landmarks(
@@ -195,21 +326,41 @@ def fit_landmarks(
     cfg: FitConfig = FitConfig(),
     weights: jnp.ndarray | None = None,
     params: FaceParams | None = None,
+    dense: DenseTargets | None = None,
+    blendshapes: jnp.ndarray | None = None,
 ) -> tuple[FaceParams, dict[str, jnp.ndarray]]:
-    """Stage 1: pose, identity and expression from (B, 68, 2) landmarks in crop pixels."""
+    """Stage 1: pose, identity and expression from (B, 68, 2) landmarks in crop pixels.
+
+    ``cfg.identity_first_steps`` steps move pose and identity only (the expression held at
+    its start: zero, or ``blendshapes``), then ``cfg.landmark_steps`` move all four.
+    ``dense`` (``dense_targets``) and ``blendshapes`` ((B, K_exp) MediaPipe scores in the
+    model's expression order, ``landmark_detector.blendshapes_to_expression``) are optional.
+    """
     weights = jnp.ones(68) if weights is None else jnp.asarray(weights, jnp.float32)
     params = initial_params(model, np.asarray(landmarks), cam, cfg.albedo_grid_size) if params is None else params
-    return _fit_landmarks(model, jnp.asarray(landmarks, jnp.float32), weights, params, cam, cfg)
+    if blendshapes is not None:
+        blendshapes = jnp.asarray(blendshapes, jnp.float32)
+        params = params.replace(expression=blendshapes)
+    return _fit_landmarks(model, jnp.asarray(landmarks, jnp.float32), weights, params, dense, blendshapes, cam, cfg)
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5))
-def _fit_landmarks(model, target, weights, params, cam: FitCamera, cfg: FitConfig):
+@functools.partial(jax.jit, static_argnums=(6, 7))
+def _fit_landmarks(model, target, weights, params, dense, blendshapes, cam: FitCamera, cfg: FitConfig):
     def objective(p):
-        terms = landmark_terms(model, p, target, weights, cam, cfg)
+        terms = landmark_terms(model, p, target, weights, cam, cfg, dense, blendshapes)
         return sum(terms.values()), terms
 
+    history = []
+    if cfg.identity_first_steps > 0:
+        tx = _optimizer(cfg, ("identity", "rotation", "translation"))
+        params, h = run_stage(
+            objective, params, cfg.identity_first_steps, tx, share_identity if cfg.shared_identity else None
+        )
+        history.append(h)
     tx = _optimizer(cfg, ("identity", "expression", "rotation", "translation"))
-    return run_stage(objective, params, cfg.landmark_steps, tx)
+    params, h = run_stage(objective, params, cfg.landmark_steps, tx, _projection(cfg))
+    history.append(h)
+    return params, jax.tree.map(lambda *x: jnp.concatenate(x), *history)
 
 
 def albedo_of(p: FaceParams, layout: albedo_lib.AlbedoLayout) -> jnp.ndarray:
@@ -234,6 +385,8 @@ def fit_photometric(
     layout: albedo_lib.AlbedoLayout,
     cfg: FitConfig = FitConfig(),
     weights: jnp.ndarray | None = None,
+    dense: DenseTargets | None = None,
+    blendshapes: jnp.ndarray | None = None,
 ) -> tuple[FaceParams, dict[str, jnp.ndarray]]:
     """Stage 2: all parameters against the photos through the soft rasterizer.
 
@@ -242,6 +395,7 @@ def fit_photometric(
       face_masks: (B, S, S) where the photo shows skin the model explains.
       landmarks: (B, 68, 2) crop pixels.
       params: the landmark stage's result.
+      dense, blendshapes: as in ``fit_landmarks``.
     """
     weights = jnp.ones(68) if weights is None else jnp.asarray(weights, jnp.float32)
     # Start the albedo at the photo's mean colour inside the face mask.
@@ -249,24 +403,100 @@ def fit_photometric(
         jnp.sum(images * face_masks[..., None], (1, 2)) / jnp.maximum(jnp.sum(face_masks, (1, 2)), 1.0)[:, None]
     )
     params = params.replace(albedo_base=jnp.clip(mean_colour, 0.02, 1.0))
+    blendshapes = None if blendshapes is None else jnp.asarray(blendshapes, jnp.float32)
+    target = jnp.asarray(landmarks, jnp.float32)
     return _fit_photometric(
-        model, images, face_masks, jnp.asarray(landmarks, jnp.float32), weights, params, layout, renderer, cfg
+        model, images, face_masks, target, weights, params, dense, blendshapes, layout, renderer, cfg
     )
 
 
-@functools.partial(jax.jit, static_argnums=(7, 8))
-def _fit_photometric(model, images, face_masks, target, weights, params, layout, renderer, cfg: FitConfig):
+@functools.partial(jax.jit, static_argnums=(9, 10))
+def _fit_photometric(
+    model, images, face_masks, target, weights, params, dense, blendshapes, layout, renderer, cfg: FitConfig
+):
     cam = FitCamera(renderer.image_size, renderer.fov_degrees)
 
     def objective(p):
         out = render_params(model, p, renderer, layout, images)  # the photo as background
         mask = out["mask"] * face_masks
-        terms = landmark_terms(model, p, target, weights, cam, cfg)
+        terms = landmark_terms(model, p, target, weights, cam, cfg, dense, blendshapes)
         terms["photometric"] = cfg.w_photometric * losses.photometric_loss(out["image"], images, mask)
         terms["albedo_grid"] = cfg.w_albedo_grid * jnp.mean(jnp.sum(p.albedo_grid**2, axis=(1, 2, 3)))
         terms["albedo_smoothness"] = cfg.w_albedo_smoothness * losses.smoothness_loss(p.albedo_grid)
         terms["lighting_prior"] = cfg.w_lighting_prior * losses.lighting_prior(p.sh)
         return sum(terms.values()), terms
 
-    tx = _optimizer(cfg, tuple(f.name for f in dataclasses.fields(FaceParams)))
-    return run_stage(objective, params, cfg.photometric_steps, tx)
+    rate = cfg.photometric_expression_rate
+    trainable = tuple(f.name for f in dataclasses.fields(FaceParams) if rate > 0 or f.name != "expression")
+    tx = _optimizer(cfg, trainable, {"expression": rate})
+    return run_stage(objective, params, cfg.photometric_steps, tx, _projection(cfg))
+
+
+def fit_detected(
+    model: fm.FaceModel,
+    landmarks_478: np.ndarray,
+    blendshape_scores: np.ndarray | None,
+    cam: FitCamera,
+    cfg: FitConfig = FitConfig(),
+    images: jnp.ndarray | None = None,
+    face_masks: jnp.ndarray | None = None,
+    renderer: face_render.FaceRenderer | None = None,
+    layout: albedo_lib.AlbedoLayout | None = None,
+    weights: jnp.ndarray | None = None,
+) -> tuple[FaceParams, dict[str, dict[str, jnp.ndarray]]]:
+    """Both stages from MediaPipe detections: what ``launch.fit`` and the evaluation run.
+
+    Args:
+      landmarks_478: (B, 478, 2) crop pixels.
+      blendshape_scores: (B, 52) the landmarker's scores, or None.
+      images, face_masks, renderer, layout: the photometric stage's inputs (skipped when
+        ``images`` is None or ``cfg.photometric_steps`` is 0).
+    Returns:
+      the parameters and each stage's loss history.
+    """
+    lmk68 = jnp.asarray(ld.mediapipe_to_ibug68(landmarks_478), jnp.float32)
+    weights = jnp.asarray(ld.IBUG68_WEIGHTS if weights is None else weights, jnp.float32)
+    dense = dense_targets(model, landmarks_478, cfg.contour_weight) if cfg.use_dense else None
+    blendshapes = None
+    if cfg.use_blendshapes and blendshape_scores is not None:
+        blendshapes = jnp.asarray(ld.blendshapes_to_expression(blendshape_scores, model.expression_names))
+    params, h = fit_landmarks(model, lmk68, cam, cfg, weights, None, dense, blendshapes)
+    history = {"landmark": h}
+    if images is not None and cfg.photometric_steps > 0:
+        f = _photometric_factor(cam.image_size, cfg.photometric_size)
+        if f > 1:
+            renderer = _reduced_renderer(renderer, cam.image_size // f)
+            images, face_masks, lmk68 = downsample(images, f), downsample(face_masks[..., None], f)[..., 0], lmk68 / f
+            dense = None if dense is None else dense.replace(points=dense.points / f)
+        params, history["photometric"] = fit_photometric(
+            model, images, face_masks, lmk68, params, renderer, layout, cfg, weights, dense, blendshapes
+        )
+    return params, history
+
+
+def _photometric_factor(size: int, target: int | None) -> int:
+    """The integer factor that takes ``size`` to at least ``target`` pixels (1: keep it)."""
+    if target is None or target >= size:
+        return 1
+    f = size // target
+    while size % f:
+        f -= 1
+    return f
+
+
+_REDUCED: dict[tuple[int, int], face_render.FaceRenderer] = {}
+
+
+def _reduced_renderer(renderer: face_render.FaceRenderer, size: int) -> face_render.FaceRenderer:
+    """``renderer`` at ``size`` pixels, one object per (renderer, size) so jit compiles it once."""
+    key = (id(renderer), size)
+    if key not in _REDUCED:
+        _REDUCED[key] = dataclasses.replace(renderer, image_size=size)
+    return _REDUCED[key]
+
+
+def downsample(images: jnp.ndarray, factor: int) -> jnp.ndarray:
+    """(B, S, S, C) -> (B, S/f, S/f, C) area average: pixel (i, j) of the result covers the
+    f x f source pixels it spans, so pixel-corner coordinates scale by 1/f exactly."""
+    b, h, w, c = images.shape
+    return jnp.mean(jnp.reshape(images, (b, h // factor, factor, w // factor, factor, c)), axis=(2, 4))

@@ -34,22 +34,35 @@ ALBEDO_RESOLUTION = 256
 
 
 def _detected_faces(paths: list[Path], size: int, failures: dict[Path, str], timer: dict[str, float]):
-    """Yields (face index within its photo, crop) photo by photo; records failed photos.
+    """Yields (face index within its photo, crop, blendshape scores or None) photo by photo;
+    records failed photos.
 
     A generator, so a folder of any size is fitted in batches without holding every crop.
+    The blendshape scores come from the landmarker run again on the aligned crop.
     """
     with ld.FaceLandmarkDetector() as detector:
         for path in tqdm(paths, desc="photos", unit="photo"):
             t = time.perf_counter()
             try:
                 crops = preprocess.preprocess_file(path, detector, size=size)
+                scores = [_blendshapes(detector, crop) for crop in crops]
             except (image_io.ImageReadError, ld.NoFaceFoundError) as e:
                 failures[path] = str(e)
                 tqdm.write(f"skipped {path}: {e}")
                 continue
             finally:
                 timer["detection"] += time.perf_counter() - t
-            yield from enumerate(crops)
+            for k, (crop, score) in enumerate(zip(crops, scores)):
+                yield k, crop, score
+
+
+def _blendshapes(detector: ld.FaceLandmarkDetector, crop: preprocess.FaceCrop) -> np.ndarray | None:
+    """(52,) the landmarker's blendshape scores of the face in the middle of a crop, or None."""
+    faces = detector.detect(np.ascontiguousarray(crop.image))
+    if not faces:
+        return None
+    middle = np.asarray(crop.image.shape[:2][::-1]) / 2.0
+    return min(faces, key=lambda f: float(np.sum((f.landmarks_478.mean(0) - middle) ** 2))).blendshapes
 
 
 def _batches(faces, batch_size: int):
@@ -70,6 +83,7 @@ def _stack(crops: list[preprocess.FaceCrop]) -> dict[str, jnp.ndarray]:
         "images": jnp.asarray(albedo_lib.srgb_to_linear(images), jnp.float32),
         "masks": jnp.asarray(np.stack([c.mask for c in crops]), jnp.float32),
         "landmarks": jnp.asarray(np.stack([c.landmarks_68 for c in crops]), jnp.float32),
+        "landmarks_478": np.stack([c.landmarks_478 for c in crops]).astype(np.float32),
     }
 
 
@@ -170,8 +184,13 @@ def fit_photos(
     batch_size: int = 4,
     landmark_steps: int = fitting.FitConfig.landmark_steps,
     photometric_steps: int = fitting.FitConfig.photometric_steps,
+    same_person: bool = False,
 ) -> int:
     """Fits every face in ``paths`` and writes the files listed in the module docstring.
+
+    ``same_person``: every face found is one person: all are fitted in one batch with one
+    identity (``FitConfig.shared_identity``), and ``DIR/person_neutral.obj`` holds that
+    identity without expression.
 
     Returns:
       the number of photos that failed (0: all fitted); 100 for a setup error.
@@ -187,7 +206,9 @@ def fit_photos(
         return 100
     model = full.submesh()
     cam = fitting.FitCamera(size)
-    cfg = fitting.FitConfig(landmark_steps=landmark_steps, photometric_steps=photometric_steps)
+    cfg = fitting.FitConfig(
+        landmark_steps=landmark_steps, photometric_steps=photometric_steps, shared_identity=same_person
+    )
     renderer = face_render.make_renderer(model, cam.image_size, cam.fov_degrees)
     layout = albedo_lib.albedo_layout(
         np.asarray(model.uv_coords), np.asarray(model.uv_triangles), np.asarray(model.triangles),
@@ -195,31 +216,38 @@ def fit_photos(
     )  # fmt: skip
     weights = jnp.asarray(ld.IBUG68_WEIGHTS, jnp.float32)
     failures: dict[Path, str] = {}
-    times = {"detection": 0.0, "landmark": 0.0, "photometric": 0.0}
+    times = {"detection": 0.0, "fit": 0.0}
     fitted_faces = 0
-    batch_size = max(1, min(batch_size, len(paths)))  # no padding work for a single photo
-    for batch in _batches(_detected_faces(paths, cam.image_size, failures, times), batch_size):
-        crops = [crop for _, crop in batch]
-        padded = crops + [crops[-1]] * (batch_size - len(crops))  # fixed shapes: one compilation
+    faces = _detected_faces(paths, cam.image_size, failures, times)
+    if same_person:
+        faces = list(faces)
+        batch_size = max(1, len(faces))
+    else:
+        batch_size = max(1, min(batch_size, len(paths)))  # no padding work for a single photo
+    for batch in _batches(faces, batch_size):
+        crops = [crop for _, crop, _ in batch]
+        pad = batch_size - len(crops)
+        padded = crops + [crops[-1]] * pad  # fixed shapes: one compilation
         data = _stack(padded)
+        scores = [s for _, _, s in batch] + [batch[-1][2]] * pad
+        scores = None if any(s is None for s in scores) else np.stack(scores)
         t = time.perf_counter()
-        params, h_lm = fitting.fit_landmarks(model, data["landmarks"], cam, cfg, weights)
+        params, history = fitting.fit_detected(
+            model, data["landmarks_478"], scores, cam, cfg, data["images"], data["masks"], renderer, layout, weights
+        )
         jax.block_until_ready(params)
-        times["landmark"] += time.perf_counter() - t
-        history = {"landmark": h_lm}
-        if cfg.photometric_steps > 0:
-            t = time.perf_counter()
-            params, h_ph = fitting.fit_photometric(
-                model, data["images"], data["masks"], data["landmarks"], params, renderer, layout, cfg, weights
-            )
-            jax.block_until_ready(params)
-            times["photometric"] += time.perf_counter() - t
-            history["photometric"] = h_ph
+        times["fit"] += time.perf_counter() - t
         rendered = fitting.render_params(model, params, renderer, layout, data["images"])
         if int(np.max(rendered["overflow"])) > 0:
             print(f"error: {rendering_overflow(rendered['overflow'])}", file=sys.stderr)
             return 100
-        for k, (index, crop) in enumerate(batch):
+        if same_person and np.isfinite(np.asarray(params.identity[0])).all():
+            neutral = np.asarray(fm.neutral_shape(full, params.identity[0]))
+            mesh_io.write_obj(
+                out / "person_neutral.obj", neutral, np.asarray(full.triangles),
+                np.asarray(full.uv_coords), np.asarray(full.uv_triangles),
+            )  # fmt: skip
+        for k, (index, crop, _) in enumerate(batch):
             if not all(np.isfinite(np.asarray(x[k])).all() for x in jax.tree.leaves(params)):
                 failures[Path(crop.source)] = "fit diverged (non-finite parameters)"
                 tqdm.write(f"failed {crop.source}: fit diverged")
@@ -230,8 +258,8 @@ def fit_photos(
     n = max(fitted_faces, 1)
     print(f"\nfitted {fitted_faces} face(s) from {len(paths) - len(failures)} of {len(paths)} photo(s) into {out}")
     print(
-        f"time per face: detection {times['detection'] / max(len(paths), 1):.2f} s/photo, landmark stage "
-        f"{times['landmark'] / n:.2f} s, photometric stage {times['photometric'] / n:.2f} s (compilation included)"
+        f"time: detection {times['detection'] / max(len(paths), 1):.2f} s/photo, fitting (both stages) "
+        f"{times['fit'] / n:.2f} s/face (compilation included)"
     )
     for path, why in failures.items():
         print(f"  failed: {path}: {why}")

@@ -103,6 +103,39 @@ def mediapipe_to_ibug68(landmarks_478: np.ndarray) -> np.ndarray:
     return np.asarray(landmarks_478)[..., MEDIAPIPE_TO_IBUG68, :]
 
 
+# The landmarker's 52 blendshape scores, in its output order: "_neutral" then ARKit names.
+# fmt: off
+BLENDSHAPE_NAMES = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff",
+    "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
+    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight",
+    "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
+    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
+    "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
+    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft",
+    "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight",
+)
+# fmt: on
+
+
+def blendshapes_to_expression(scores: np.ndarray, expression_names: tuple[str, ...]) -> np.ndarray:
+    """MediaPipe's (..., 52) scores as weights of a model's ARKit-named shapes (..., K).
+
+    ICT-FaceKit's ``name_L`` / ``name_R`` are ARKit's ``nameLeft`` / ``nameRight``; ICT splits
+    ``browInnerUp`` and ``cheekPuff`` into both sides, which both get the one score.
+    """
+    index = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
+    cols = []
+    for name in expression_names:
+        arkit = name.replace("_L", "Left").replace("_R", "Right")
+        arkit = arkit if arkit in index else name.removesuffix("_L").removesuffix("_R")
+        if arkit not in index:
+            raise KeyError(f"expression {name!r} has no MediaPipe blendshape")
+        cols.append(index[arkit])
+    return np.asarray(scores)[..., cols]
+
+
 # --- Detection ---------------------------------------------------------------
 
 
@@ -119,11 +152,13 @@ class DetectedFace:
       box: (4,) float32 x0, y0, x1, y1 bounding box of the landmarks, original
         pixels.
       score: BlazeFace confidence in [0, 1].
+      blendshapes: (52,) float32 scores in ``BLENDSHAPE_NAMES`` order.
     """
 
     landmarks_478: np.ndarray
     box: np.ndarray
     score: float
+    blendshapes: np.ndarray | None = None
 
 
 def find_model_file() -> pathlib.Path:
@@ -227,6 +262,7 @@ class FaceLandmarkDetector:
                 base_options=BaseOptions(model_asset_path=str(path)),
                 num_faces=3,
                 min_face_detection_confidence=min_score,
+                output_face_blendshapes=True,
             )
         )
 
@@ -249,13 +285,14 @@ class FaceLandmarkDetector:
         boxes, scores = self._candidates(image)
         faces = []
         for box, score in zip(boxes, scores):
-            landmarks = self._landmarks_near(image, box)
-            if landmarks is None:
+            found = self._landmarks_near(image, box)
+            if found is None:
                 continue
+            landmarks, blendshapes = found
             lm_box = np.concatenate([landmarks.min(0), landmarks.max(0)])
             if np.max(lm_box[2:] - lm_box[:2]) < self.min_face_size:
                 continue
-            faces.append(DetectedFace(landmarks, lm_box, float(score)))
+            faces.append(DetectedFace(landmarks, lm_box, float(score), blendshapes))
         if not faces:
             return []
         keep = non_max_suppression(np.stack([f.box for f in faces]), np.array([f.score for f in faces]), _NMS_IOU)
@@ -281,8 +318,9 @@ class FaceLandmarkDetector:
         keep = non_max_suppression(boxes, scores, _NMS_IOU)
         return boxes[keep], scores[keep]
 
-    def _landmarks_near(self, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-        """(478, 2) landmarks of the face in `box`, original pixels, or None."""
+    def _landmarks_near(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(478, 2) landmarks of the face in `box`, original pixels, and its (52,) blendshape
+        scores; or None."""
         center = (box[:2] + box[2:]) / 2  # BlazeFace boxes bound pixel edges, like ours
         side = _LANDMARK_CROP_CONTEXT * float(np.max(box[2:] - box[:2]))
         to_crop = align.crop_transform(center, side, 0.0, _LANDMARK_CROP_SIZE)
@@ -296,9 +334,10 @@ class FaceLandmarkDetector:
             np.array([(p.x, p.y) for p in face], np.float64) * _LANDMARK_CROP_SIZE for face in result.face_landmarks
         ]
         middle = _LANDMARK_CROP_SIZE / 2
-        nearest = min(candidates, key=lambda pts: float(np.sum((pts.mean(0) - middle) ** 2)))
+        k = min(range(len(candidates)), key=lambda i: float(np.sum((candidates[i].mean(0) - middle) ** 2)))
+        scores = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
         to_original = np.linalg.inv(to_crop)
-        return align.transform_points(to_original, nearest).astype(np.float32)
+        return align.transform_points(to_original, candidates[k]).astype(np.float32), scores
 
 
 def _check_rgb_uint8(image: np.ndarray) -> np.ndarray:
