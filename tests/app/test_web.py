@@ -13,7 +13,7 @@ from PIL import Image
 
 from hiface_jax.app import backends, web
 
-TIMEOUT = 240  # s: generous, the machine may be busy; waits poll the DOM, they do not sleep
+TIMEOUT = 480  # s: generous (27 s alone; a loaded 2-core machine is several times slower); waits poll the DOM
 
 
 def _free_port() -> int:
