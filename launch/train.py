@@ -382,7 +382,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path, log: Callable[
                 settle()
                 pending = (number, out)
                 if t.image_every and (number % t.image_every == 0 or number == t.steps):
-                    strip = np.asarray(prog.summary(state, constants, host, keys))
+                    # a global array: every process gathers it (collective), process 0 writes it
+                    strip = multihost_utils.process_allgather(prog.summary(state, constants, host, keys), tiled=True)
                     writer.image(number, "input_coarse_detailed_normals", np.concatenate(list(strip), axis=0))
                 if t.eval_every and (number % t.eval_every == 0 or number == t.steps):
                     settle()
