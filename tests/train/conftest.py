@@ -55,8 +55,16 @@ def run_cli(args: list[str], env_extra: dict | None = None, **kwargs) -> subproc
 
 
 def saved_state(workdir: pathlib.Path, step: int) -> dict[str, np.ndarray]:
-    """The train state saved at ``step`` (flat names -> arrays), read straight from orbax."""
-    restored = ocp.StandardCheckpointer().restore(pathlib.Path(workdir) / "checkpoints" / str(step) / "state")
+    """The train state saved at ``step`` (flat names -> arrays), read straight from orbax onto this
+    process's first device (the run may have saved it from other devices or processes)."""
+    import jax
+
+    path = pathlib.Path(workdir) / "checkpoints" / str(step) / "state"
+    checkpointer = ocp.StandardCheckpointer()
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    saved = dict(checkpointer.metadata(path).item_metadata)
+    target = {k: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=here) for k, m in saved.items()}
+    restored = checkpointer.restore(path, target)
     return {k: np.asarray(v) for k, v in restored.items()}
 
 
