@@ -98,5 +98,9 @@ def test_two_processes_equal_the_single_process_run(reference_run, tmp_path):
     scale = max(np.abs(single[k]).max() for k in moments)
     for key in moments:
         np.testing.assert_allclose(mine[key], single[key], rtol=1e-3, atol=2e-2 * scale, err_msg=key)
-    # Weights: warm-up lr is at most 3e-4 in these 4 steps; a gradient entry near 0 may flip Adam's sign.
-    assert_same_state(mine, single, rtol=1e-3, atol=1e-3)
+    # Weights: warm-up lr is 0, 1e-4, 2e-4, 3e-4 in these 4 steps, and an early Adam step moves a weight
+    # by at most (1 - b1) / sqrt(1 - b2) = 3.16 lr, so 1.9e-3 in all; a gradient entry near 0 that flips
+    # sign between the two summation orders moves a weight at most twice that. Such flips must be rare.
+    assert_same_state(mine, single, rtol=1e-3, atol=4e-3)
+    moved = [np.abs(mine[k] - single[k]) > 1e-4 for k in mine if "/mu/" not in k and "/nu/" not in k]
+    assert sum(m.sum() for m in moved) <= 0.01 * sum(m.size for m in moved)
