@@ -31,10 +31,10 @@ def main(argv) -> int:
     from hiface_jax.app import backends, web
     from hiface_jax.face.ict_facekit import FaceModelSourceError
 
-    method = _METHOD.value or ("model" if _CHECKPOINT.value else "fit")
-    extra = {"landmark_steps": _LANDMARK_STEPS.value} if method == "fit" else {}
     try:
-        backend = backends.make_backend(method, _CHECKPOINT.value, _ICT.value, _REFINE.value, _BASIS.value, **extra)
+        backend = backends.make_backend(
+            _METHOD.value, _CHECKPOINT.value, _ICT.value, _REFINE.value, _BASIS.value, _LANDMARK_STEPS.value
+        )
     except (FaceModelSourceError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -108,7 +108,7 @@ def reconstruct_and_animate(
 
     method = "model" if checkpoint else "fit"
     print(f"\nreconstructing {astronaut_photo().name} and {grace_hopper_photo().name} (launch.reconstruct, {method})")
-    backend = backends.make_backend(method, str(checkpoint) if checkpoint else None, ict_dir, refine_steps)
+    backend = backends.make_backend(None, str(checkpoint) if checkpoint else None, ict_dir, refine_steps)
     photos = [astronaut_photo(), grace_hopper_photo()]
     report = pipeline.reconstruct_photos(photos, out / "reconstruct", backend, verbose=verbose)
     for path, why in report.failures.items():

@@ -77,24 +77,26 @@ class FitBackend:
 
 
 def make_backend(
-    method: str,
+    method: str | None,
     checkpoint: str | None,
     ict_dir: str | None,
     refine_steps: int,
     basis_path: str | None = None,
-    **kwargs,
+    landmark_steps: int = 300,
 ) -> Backend:
-    """``fit`` or ``model`` (which needs ``checkpoint``: a file or training workdir).
+    """``fit`` or ``model`` (which needs ``checkpoint``: a file or training workdir); ``None``
+    means ``model`` when a checkpoint is given, else ``fit``.
 
-    ``basis_path`` picks the fitter's detail basis file (default: the procedural one); a
-    model brings its own.
+    ``basis_path`` (the detail basis file; default: the procedural one) and ``landmark_steps``
+    apply to the fitter only: a model brings its own basis and has no landmark stage.
 
     Raises:
       ValueError: unknown method, or ``model`` without a usable checkpoint.
     """
+    method = method or ("model" if checkpoint else "fit")
     if method == "fit":
         basis = None if basis_path is None else detail_basis.load_detail_basis(basis_path)
-        return FitBackend(faces.load_assets(ict_dir, basis=basis), refine_steps, **kwargs)
+        return FitBackend(faces.load_assets(ict_dir, basis=basis), refine_steps, landmark_steps)
     if method == "model":
         from hiface_jax.app import model_backend
 

@@ -164,6 +164,7 @@ def serve(page: FacePage, host: str = "127.0.0.1", port: int = 7860, block: bool
         share=False,
         ssr_mode=False,
         quiet=not verbose,
+        show_error=True,  # an unexpected failure shows on the page, not only in the server's log
         prevent_thread_lock=not block,
         theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=["ui-monospace", "monospace"]),
         allowed_paths=[str(page.workdir)],

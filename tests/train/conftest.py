@@ -7,13 +7,7 @@ import pathlib
 import subprocess
 import sys
 
-import jax
 import numpy as np
-
-# JAX's persistent cache crashed twice (a segfault writing, an abort reading) on the train step's
-# executable when processes shared it; the trainer's tests and their subprocesses compile afresh.
-os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-jax.config.update("jax_enable_compilation_cache", False)
 import orbax.checkpoint as ocp
 import pytest
 
