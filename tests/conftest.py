@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-# JAX's persistent compilation cache is off in the tests, for this process and every subprocess it
-# starts: with it on, the process aborted inside the cache's write of the train step's executable
-# (35 MB) late in full runs, and a later run once aborted reading one back. Users keep the cache
-# (``hiface_jax.app.runtime.configure``); the suite compiles cold, as it does on a fresh machine.
-os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+# JAX's persistent compilation cache, set before jax is imported so that the test process and every
+# subprocess it starts (multi-device, multi-host, CLI tests) share it: compilation dominates the
+# suite's time, and a second run skips most of it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "hiface" / "jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import pytest  # noqa: E402
 
@@ -65,3 +66,33 @@ def small_synthetic_config(small_detail_basis, small_photo_albedo_bank):
     return synthetic.SyntheticConfig(
         seed=7, image_size=96, uv_resolution=64, detail_basis=small_detail_basis, photo_albedo=small_photo_albedo_bank
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """Frees each test module's compiled programs when it ends. Every XLA CPU executable holds a
+    few memory mappings; the suite's programs, all kept in one process, passed the kernel's limit
+    (``vm.max_map_count``, 65,530) in the train tests, and XLA crashed there, in a compile or in
+    the persistent cache's serialisation (segfault or abort). Cleared, a module peaks near 12,000."""
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+
+
+# The slowest files first: pytest-xdist (``-n 2 --dist loadfile``, pyproject.toml) hands files out
+# in this order, so these overlap the rest of the suite instead of running alone at its end.
+_SLOW_FIRST = (
+    "tests/train/test_distributed.py",
+    "tests/train/test_train.py",
+    "tests/train/test_learning.py",
+    "tests/data/test_datasets.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(_SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
