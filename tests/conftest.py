@@ -11,9 +11,9 @@ from pathlib import Path
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "hiface" / "jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
-import pytest  # noqa: E402
+import pytest
 
-from hiface_jax.face import face_model as fm  # noqa: E402
+from hiface_jax.face import face_model as fm
 
 
 @pytest.fixture(scope="session")

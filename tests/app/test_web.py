@@ -105,7 +105,8 @@ def _waiter(browser, server: Server):
 
     def seen(what: str, predicate) -> bool:
         errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".toast-body.error")]
-        assert not errors, f"{what}: the page shows an error: {errors}; server log:\n{server.tail()}"  # now, not at TIMEOUT
+        # an error toast fails the test now, not at TIMEOUT
+        assert not errors, f"{what}: the page shows an error: {errors}; server log:\n{server.tail()}"
         return bool(predicate())
 
     def wait(what: str, predicate) -> None:
