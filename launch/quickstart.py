@@ -106,9 +106,9 @@ def reconstruct_and_animate(
     Returns the number of photos that failed."""
     from hiface_jax.app import animation, backends, outputs, pipeline
 
-    method = "model" if checkpoint else "fit"
-    print(f"\nreconstructing {astronaut_photo().name} and {grace_hopper_photo().name} (launch.reconstruct, {method})")
     backend = backends.make_backend(None, str(checkpoint) if checkpoint else None, ict_dir, refine_steps)
+    photos_named = f"{astronaut_photo().name} and {grace_hopper_photo().name}"
+    print(f"\nreconstructing {photos_named} (launch.reconstruct, {backend.name})")
     photos = [astronaut_photo(), grace_hopper_photo()]
     report = pipeline.reconstruct_photos(photos, out / "reconstruct", backend, verbose=verbose)
     for path, why in report.failures.items():
