@@ -32,6 +32,7 @@ import platform
 import numpy as np
 from absl import app, flags
 
+from hiface_jax.evaluation import landmark_nme
 from hiface_jax.photo import image_io, preprocess
 from hiface_jax.photo import landmark_detector as ld
 
@@ -41,17 +42,6 @@ _PHOTOS = flags.DEFINE_list("photos", [], "Extra photo files, scored as the set 
 _LFW = flags.DEFINE_integer("lfw", 100, "How many of lfw_subset's 100 faces to try (0: none).")
 _LFW_SIZE = flags.DEFINE_integer("lfw_size", 200, "Side the 25x25 LFW faces are upscaled to before padding.")
 _JSON = flags.DEFINE_string("json", None, "Also write per-photo figures to this JSON file.")
-
-OUTER_EYE_CORNERS = (36, 45)
-INNER = slice(17, 68)
-
-
-def nme(predicted: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(P, 68, 2), (P, 68, 2) pixels -> (P,) NME over all 68 points, (P,) over the inner 51."""
-    scale = np.linalg.norm(reference[:, OUTER_EYE_CORNERS[0]] - reference[:, OUTER_EYE_CORNERS[1]], axis=-1)
-    error = np.linalg.norm(predicted - reference, axis=-1)
-    return error.mean(axis=1) / scale, error[:, INNER].mean(axis=1) / scale
-
 
 def lfw_photos(count: int, size: int) -> list[tuple[str, np.ndarray]]:
     """(name, (2 * size, 2 * size, 3) uint8) of the first ``count`` faces of ``lfw_subset``."""
@@ -118,7 +108,10 @@ def main(argv):
         reference = np.stack([c.landmarks_68 for _, c in crops]).astype(np.float64)
         results[set_name] = {
             "photos": [n for n, _ in crops],
-            **{m: dict(zip(("nme68", "nme51"), nme(p(images).landmarks, reference))) for m, p in models.items()},
+            **{
+                m: dict(zip(("nme68", "nme51"), landmark_nme.nme(p(images).landmarks, reference)))
+                for m, p in models.items()
+            },
         }
 
     print(f"# synthetic-to-real transfer, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
