@@ -159,7 +159,9 @@ class HifaceSynthetic(tfds.core.ShardBasedBuilder):
         del dl_manager
         n, per = self.builder_config.num_samples, self.samples_per_shard()
         bar = tqdm_utils.tqdm(total=n, desc="Generating synthetic faces", unit=" samples")
-        return {"train": [functools.partial(self._shard, start, min(per, n - start), bar) for start in range(0, n, per)]}
+        return {
+            "train": [functools.partial(self._shard, start, min(per, n - start), bar) for start in range(0, n, per)]
+        }
 
     def _shard(self, start: int, count: int, bar):
         """(key, example) of samples [start, start + count), generated in chunks."""
