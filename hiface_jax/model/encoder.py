@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 
@@ -37,12 +38,13 @@ class EncoderSpec:
     stem_kernel: int
     stem_pool: bool
     groups: int  # GroupNorm groups (channels must divide)
+    readout_grid: int = 1  # G: mean-pool the last map into G x G cells and flatten (1: global mean)
 
 
 ENCODERS = {
     "resnet50": EncoderSpec((3, 4, 6, 3), (64, 128, 256, 512), True, 64, 7, True, 32),
     "resnet18": EncoderSpec((2, 2, 2, 2), (64, 128, 256, 512), False, 64, 7, True, 32),
-    "small": EncoderSpec((1, 1, 1, 1), (16, 32, 64, 128), False, 16, 3, False, 8),
+    "small": EncoderSpec((1, 1, 1, 1), (16, 32, 64, 128), False, 16, 3, False, 8, readout_grid=4),
 }
 
 
@@ -111,7 +113,7 @@ class Encoder(nnx.Module):
                 blocks.append(ResidualBlock(cin, width, stride, spec.bottleneck, spec.groups, dtype, rngs=rngs))
                 cin = 4 * width if spec.bottleneck else width
         self.blocks = nnx.List(blocks)
-        self.features = cin
+        self.features = cin * spec.readout_grid**2
 
     def __call__(self, images: jax.Array) -> jax.Array:
         # Centre and scale [0, 1] pixels to about unit variance (no dataset statistics needed).
@@ -121,7 +123,31 @@ class Encoder(nnx.Module):
             x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
         for block in self.blocks:
             x = block(x)
-        return jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+        return readout(x.astype(jnp.float32), self.spec.readout_grid)
+
+
+def _cell_weights(n: int, grid: int) -> np.ndarray:
+    """(grid, n) averaging weights of ``grid`` cells over n positions: cell i covers
+    [floor(i n / grid), ceil((i + 1) n / grid)), as adaptive average pooling does."""
+    w = np.zeros((grid, n), np.float32)
+    for i in range(grid):
+        lo, hi = (i * n) // grid, -((-(i + 1) * n) // grid)
+        w[i, lo:hi] = 1.0 / (hi - lo)
+    return w
+
+
+def readout(x: jax.Array, grid: int) -> jax.Array:
+    """(B, H, W, C) -> (B, grid * grid * C): adaptive average pooling to grid x grid, flattened,
+    divided by the number of cells, so the cells sum to the global mean (grid 1: the global
+    mean itself). Any H, W >= 1 works, so the readout serves any image size.
+
+    Why divided: Adam moves every head weight by about the learning rate per step, so a
+    head's output moves by about lr * sum |features|; 16 cells of unscaled features made
+    the first steps 16 x larger than the global mean's and threw the heads far off.
+    """
+    b, h, w, c = x.shape
+    cells = jnp.einsum("ih,jw,bhwc->bijc", _cell_weights(h, grid), _cell_weights(w, grid), x)
+    return cells.reshape(b, grid * grid * c) / grid**2
 
 
 def make_encoder(name: str, *, dtype: str | Callable = "float32", rngs: nnx.Rngs) -> Encoder:

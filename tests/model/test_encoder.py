@@ -56,3 +56,28 @@ def test_bfloat16_compute_stays_close_to_float32():
 def test_unknown_encoder_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown encoder 'resnet34'.*small"):
         encoder.make_encoder("resnet34", rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("size, grid", [(6, 1), (6, 4), (4, 4), (7, 3)])
+def test_readout_is_adaptive_average_pooling(size, grid):
+    """Cell i of n positions averages [floor(i n / g), ceil((i + 1) n / g)) (adaptive pooling) over g^2,
+    flattened cell by cell; grid 1 is the global mean, grid n the map itself."""
+    x = np.random.default_rng(size + grid).normal(size=(2, size, size, 5)).astype(np.float32)
+    out = grid**2 * np.asarray(encoder.readout(jnp.asarray(x), grid)).reshape(2, grid, grid, 5)
+    cells = [(i * size // grid, -(-(i + 1) * size // grid)) for i in range(grid)]
+    for i, (r0, r1) in enumerate(cells):
+        for j, (c0, c1) in enumerate(cells):
+            np.testing.assert_allclose(out[:, i, j], x[:, r0:r1, c0:c1].mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    if grid == size:
+        np.testing.assert_allclose(out, x, rtol=1e-6)
+
+
+def test_small_encoder_keeps_where_things_are():
+    """The small encoder's 4 x 4 readout tells a bright patch's corner; a global mean would not."""
+    e = encoder.make_encoder("small", rngs=nnx.Rngs(0))
+    assert e.features == 128 * 16
+    left, right = np.zeros((1, 64, 64, 3), np.float32), np.zeros((1, 64, 64, 3), np.float32)
+    left[:, 8:24, 8:24], right[:, 8:24, 40:56] = 1.0, 1.0  # the same patch, mirrored position
+    f = np.asarray(apply(e, jnp.asarray(np.concatenate([left, right])))).reshape(2, 4, 4, 128)
+    assert not np.allclose(f[0], f[1], atol=1e-3)
+    np.testing.assert_allclose(f[0].mean(axis=(0, 1)), f[1].mean(axis=(0, 1)), atol=0.05 * np.abs(f).max())
