@@ -97,9 +97,10 @@ def detail_symmetry(displacement: jax.Array, covered: jax.Array) -> jax.Array:
 
 
 def loss_terms(
-    model: hiface.HiFace, out: hiface.Output, rendered: dict[str, jax.Array], batch: dict[str, jax.Array]
+    model: hiface.HiFace, out: hiface.Output, rendered: dict[str, jax.Array] | None, batch: dict[str, jax.Array]
 ) -> dict[str, jax.Array]:
-    """Every unweighted term (``config.TERMS``) of a prediction against a batch."""
+    """Every unweighted term (``config.TERMS``) of a prediction against a batch (``rendered``
+    None: the photometric terms are 0)."""
     m = model.face_model
     s = float(model.image_size)
     covered = model.geometry.get_value().raster.covered
@@ -117,12 +118,17 @@ def loss_terms(
             map_l1_mm(out.displacement - out.displacement_static, batch["displacement_dynamic"], covered), synthetic
         ),
     }
-    image = albedo_lib.srgb_to_linear_jax(batch["image"])
-    mask = rendered["mask"] * batch["mask"]
     lmk = batch["landmarks"]
+    if rendered is None:
+        terms |= {name: jnp.zeros((), jnp.float32) for name in RENDERED_TERMS}
+    else:
+        image = albedo_lib.srgb_to_linear_jax(batch["image"])
+        mask = rendered["mask"] * batch["mask"]
+        terms |= {
+            "photometric_coarse": losses.photometric_loss(rendered["coarse"], image, mask),
+            "photometric_detail": losses.photometric_loss(rendered["detailed"], image, mask),
+        }
     terms |= {
-        "photometric_coarse": losses.photometric_loss(rendered["coarse"], image, mask),
-        "photometric_detail": losses.photometric_loss(rendered["detailed"], image, mask),
         "landmark": losses.landmark_loss(out.landmarks, lmk, jnp.ones(68), s),
         "eye_closure": losses.closure_loss(out.landmarks, lmk, losses.EYE_PAIRS, s),
         "lip_closure": losses.closure_loss(out.landmarks, lmk, losses.LIP_PAIRS, s),
@@ -148,8 +154,16 @@ def weighted_total(terms: dict[str, jax.Array], weights: ConfigDict) -> jax.Arra
     return sum(float(weights[name]) * value for name, value in terms.items())
 
 
+RENDERED_TERMS = ("photometric_coarse", "photometric_detail")  # the terms that need the renders
+
+
+def needs_render(weights: ConfigDict) -> bool:
+    """Whether any term that needs the coarse / detailed renders has a non-zero weight."""
+    return any(float(weights[name]) for name in RENDERED_TERMS)
+
+
 def loss_fn(
-    model: hiface.HiFace, batch: dict[str, jax.Array], config: ConfigDict
+    model: hiface.HiFace, batch: dict[str, jax.Array], config: ConfigDict, *, render: bool | None = None
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Total loss (scalar, weighted by ``config.loss``) and each unweighted term by name.
 
@@ -159,8 +173,15 @@ def loss_fn(
         [0, 1], 'is_synthetic' (B,), 'mask', 'landmarks' and the ground truth (zeros where
         absent).
       config: the full config (``config.loss`` holds the weights).
+      render: render and score the photometric terms; None (default): only when one of
+        them has a weight (``needs_render``). The renders are most of a CPU step, so a
+        run with the photometric weights at 0 (synthetic supervision alone) skips them,
+        and its photometric terms read 0; held-out evaluation passes True.
     """
     out = model(batch["image"], train=True)
-    rendered = hiface.render(model, out, background=albedo_lib.srgb_to_linear_jax(batch["image"]))
+    if render if render is not None else needs_render(config.loss):
+        rendered = hiface.render(model, out, background=albedo_lib.srgb_to_linear_jax(batch["image"]))
+    else:
+        rendered = None
     terms = loss_terms(model, out, rendered, batch)
     return weighted_total(terms, config.loss), terms

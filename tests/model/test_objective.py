@@ -112,3 +112,19 @@ def test_every_term_has_a_finite_gradient(hiface_model, model_config, synthetic_
         finite, norm = check(params, {k: jnp.float32(k == name) for k in config.TERMS})
         assert bool(finite), name
         assert float(norm) > 0 or name in zero_at_start, name
+
+
+def test_renders_are_skipped_only_when_no_photometric_term_weighs(hiface_model, model_config, synthetic_batch):
+    batch = jax.tree.map(lambda x: x[:1], synthetic_batch)
+    config = model_config.copy_and_resolve_references()
+    full = nnx.jit(lambda m, b: objective.loss_fn(m, b, config))(hiface_model, batch)[1]
+    assert float(full["photometric_coarse"]) > 0 and objective.needs_render(config.loss)
+    config.loss.photometric_coarse = config.loss.photometric_detail = 0.0
+    assert not objective.needs_render(config.loss)
+    skipped = nnx.jit(lambda m, b: objective.loss_fn(m, b, config))(hiface_model, batch)[1]
+    forced = nnx.jit(lambda m, b: objective.loss_fn(m, b, config, render=True))(hiface_model, batch)[1]
+    for name in objective.RENDERED_TERMS:
+        assert float(skipped[name]) == 0.0
+        np.testing.assert_allclose(forced[name], full[name], rtol=1e-6, err_msg=name)
+    for name in set(full) - set(objective.RENDERED_TERMS):  # every other term is computed as before
+        np.testing.assert_allclose(skipped[name], full[name], rtol=1e-5, atol=1e-8, err_msg=name)
