@@ -268,10 +268,20 @@ class Program:
 
         self.train_step = step_lib.make_train_step(self.graphdef, build_batch, loss, mesh)
 
+        # Held-out faces are drawn on the device whatever the training source (stored shards
+        # included): without a training sampler, one is built at the first evaluation.
+        eval_sampler = [self.sampler]
+
         @jax.jit
-        def eval_chunk(state, constants, key_data):
+        def eval_terms(state, constants, key_data):
+            batch = batches.training_batch({}, jax.random.wrap_key_data(key_data), eval_sampler[0], shapes)
             model, _ = train_state.merge(self.graphdef, constants, state)
-            return loss(model, build_batch({}, key_data))[1]
+            return objective.loss_fn(model, batch, config, render=True)[1]
+
+        def eval_chunk(state, constants, key_data):
+            if eval_sampler[0] is None:
+                eval_sampler[0] = batches.sampler(config)
+            return eval_terms(state, constants, key_data)
 
         @jax.jit
         def summary(state, constants, host, key_data):

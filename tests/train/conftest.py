@@ -87,3 +87,20 @@ def reference_run(tmp_path_factory):
     result = train.train(micro_config(), workdir, log=messages.append)
     assert result["status"] == "finished" and result["step"] == 4, messages
     return workdir
+
+
+@pytest.fixture(scope="session")
+def micro_shards(tmp_path_factory) -> tuple[str, str]:
+    """16 synthetic samples with the micro config's generator settings (seed 5: neither a training
+    nor the held-out seed), as TFDS shards of 8: (data_dir, dataset name) for ``synthetic_source='shards'``."""
+    import dataclasses
+
+    from hiface_jax.data.datasets import hiface_synthetic
+    from hiface_jax.model import batches
+
+    fields = dataclasses.asdict(batches.synthetic_config(micro_config()))
+    del fields["seed"]
+    config = hiface_synthetic.synthetic_builder_config(16, chunk_size=8, samples_per_shard=8, seed=5, **fields)
+    data_dir = tmp_path_factory.mktemp("shards")
+    hiface_synthetic.HifaceSynthetic(config=config, data_dir=str(data_dir)).download_and_prepare()
+    return str(data_dir), f"hiface_synthetic/{config.name}"
