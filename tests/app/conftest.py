@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -10,9 +9,8 @@ import sys
 import numpy as np
 import pytest
 import skimage.data
+from helpers import REPO, repo_env
 from PIL import Image
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run_module(module: str, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
@@ -20,7 +18,7 @@ def run_module(module: str, *args: str, timeout: float = 400) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        env=repo_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ import urllib.request
 import imageio.v3 as iio
 import pytest
 import skimage.data
+from helpers import free_port, repo_env
 from PIL import Image
 
 from hiface_jax.app import backends, web
@@ -25,22 +24,16 @@ TIMEOUT = 480  # s: generous (about 30 s alone; a loaded 2-core machine is sever
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the page is on this machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """``python -m launch.demo`` in its own process (as users start it), its output in a file."""
 
     def __init__(self, repo: pathlib.Path, basis: str, log: pathlib.Path):
-        self.port, self.log = _free_port(), log
+        self.port, self.log = free_port(), log
         self.url = f"http://127.0.0.1:{self.port}/"
         args = ["--detail_basis", basis, "--landmark_steps", "60", "--port", str(self.port)]
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "launch.demo", *args], cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo)),
+                [sys.executable, "-m", "launch.demo", *args], cwd=repo, env=repo_env(),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
 

@@ -1,9 +1,7 @@
 """The grain loader on a real face_images dataset: round trip, sharding, determinism, resume."""
 
 import json
-import os
 import pathlib
-import socket
 import subprocess
 import sys
 
@@ -15,6 +13,7 @@ import orbax.checkpoint as ocp
 import pytest
 import skimage.data
 import tensorflow_datasets as tfds
+from helpers import free_port, repo_env
 from PIL import Image
 
 from hiface_jax.data import data_loader as dl
@@ -147,17 +146,11 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_two_jax_processes_cover_each_epoch_exactly_once(dataset):
     """Two real processes joined by jax.distributed, each reading its shard."""
     data_dir, crops = dataset
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    port = free_port()
+    env = repo_env()
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _SHARD_SCRIPT, str(port), str(i), data_dir],

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import trimesh
+from helpers import REPO, repo_env
 
 from hiface_jax import mesh_io
 from hiface_jax.evaluation import benchmark_split as bs
@@ -18,12 +17,10 @@ from hiface_jax.evaluation import methods, runner
 from hiface_jax.evaluation.regions import REGIONS
 from hiface_jax.fit import fitting
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "launch.evaluate", *args], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        [sys.executable, "-m", "launch.evaluate", *args], cwd=REPO, env=repo_env(),
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 

@@ -1,24 +1,21 @@
 """`python -m launch.make_dataset` end to end, in a subprocess."""
 
-import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import skimage.data
+from helpers import REPO, repo_env
 from PIL import Image
 
 from hiface_jax.data import data_loader
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "launch.make_dataset", *args],
         cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        env=repo_env(),
         capture_output=True,
         text=True,
         timeout=300,

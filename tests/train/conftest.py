@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -10,8 +9,7 @@ import sys
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from helpers import REPO, repo_env
 
 # The micro run: tiny's small encoder at 64 px, UV 64, batch 4, designed albedo only.
 MICRO = {
@@ -47,7 +45,7 @@ def cli_flags(**overrides) -> list[str]:
 
 
 def run_cli(args: list[str], env_extra: dict | None = None, **kwargs) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO), **(env_extra or {}))
+    env = repo_env(**(env_extra or {}))
     return subprocess.Popen(
         [sys.executable, "-m", "launch.train", *args], env=env, cwd=REPO, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,

@@ -2,18 +2,17 @@
 two jax.distributed processes on localhost against the single-process run."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 from conftest import REPO, assert_same_state, cli_flags, run_cli, saved_state
+from helpers import free_port, repo_env
 
 _EIGHT_DEVICES = """
 import os, sys
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-sys.path.insert(0, sys.argv[2])
+sys.path[:0] = [sys.argv[2], os.path.dirname(sys.argv[2])]  # tests/train (conftest), tests (helpers)
 import jax, numpy as np
 from conftest import micro_config
 from hiface_jax.train import checkpoint
@@ -34,7 +33,7 @@ np.savez(sys.argv[1], **results)
 
 def test_one_step_on_8_devices_equals_1_device(tmp_path):
     path = tmp_path / "results.npz"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = repo_env()
     done = subprocess.run(
         [sys.executable, "-c", _EIGHT_DEVICES, str(path), str(REPO / "tests" / "train")],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
@@ -58,16 +57,10 @@ def test_one_step_on_8_devices_equals_1_device(tmp_path):
         np.testing.assert_allclose(r[f"8/state/{key}"], r[f"1/state/{key}"], rtol=1e-3, atol=1e-2 * scale, err_msg=key)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_equal_the_single_process_run(reference_run, tmp_path):
     """Two real processes (one CPU device each) joined by jax.distributed, one workdir."""
     workdir = tmp_path / "run"
-    port = _free_port()
+    port = free_port()
     procs = [
         run_cli(
             cli_flags(
