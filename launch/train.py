@@ -437,6 +437,7 @@ def _none_from_flags(config: ml_collections.ConfigDict) -> None:
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from hiface_jax.train.checkpoint import IncompatibleCheckpointError
     from hiface_jax.train.step import NonFiniteError
 
     config = _CONFIG.value
@@ -454,9 +455,7 @@ def main(argv) -> None:
         )
     try:
         train(config, _WORKDIR.value)
-    except ConfigError as e:
-        sys.exit(f"error: {e}")
-    except NonFiniteError as e:
+    except (ConfigError, NonFiniteError, IncompatibleCheckpointError) as e:
         sys.exit(f"error: {e}")
 
 

@@ -12,7 +12,9 @@ and a checkpoint costs little next to training at the sizes we run. Orbax writes
 temporary folder and renames it when complete, so a run killed while saving leaves no
 half checkpoint behind. A checkpoint that fails to restore, or whose bytes do not hash to
 the value saved with them, is moved to ``WORKDIR/corrupt_checkpoints/<step>`` with a
-message and the next older one is tried.
+message and the next older one is tried. A checkpoint whose arrays are intact but shaped
+for another model (the code or the config changed since it was written) is not corrupt:
+``IncompatibleCheckpointError`` says which array differs, and nothing is moved.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ class CorruptCheckpointError(RuntimeError):
     """A checkpoint that restores with an error or with bytes other than those saved."""
 
 
+class IncompatibleCheckpointError(ValueError):
+    """A checkpoint written by a model of other shapes than the one restoring it."""
+
+
 class Checkpointer:
     """Saves and restores the train state of one workdir (see the module docstring).
 
@@ -146,8 +152,30 @@ class Checkpointer:
             raise FileNotFoundError(f"no checkpoint at step {step} in {self.workdir / 'checkpoints'}")
         return self._restore(step, like, data)
 
+    def _stored_shapes(self, step: int) -> dict[str, tuple[int, ...]] | None:
+        """Shapes of checkpoint ``step``'s state arrays from its metadata; None if unreadable."""
+        try:
+            stored = ocp.StandardCheckpointer().metadata(self.workdir / "checkpoints" / str(step) / "state")
+            return {k: tuple(m.shape) for k, m in dict(stored.item_metadata).items()}
+        except Exception:  # noqa: BLE001 unreadable metadata: the restore itself reports it as corrupt
+            return None
+
+    def _check_shapes(self, step: int, flat_like: dict[str, jax.Array]) -> None:
+        stored = self._stored_shapes(step)
+        if stored is None:
+            return
+        differ = [k for k in sorted(set(stored) & set(flat_like)) if stored[k] != tuple(flat_like[k].shape)]
+        if differ:
+            k = differ[0]
+            raise IncompatibleCheckpointError(
+                f"the checkpoint at step {step} in {self.workdir / 'checkpoints'} was written by another model: "
+                f"{k} is {stored[k]} there and {tuple(flat_like[k].shape)} here ({len(differ)} arrays differ). "
+                "The code or the config changed since; train in a new workdir, or use the code that wrote it."
+            )
+
     def _restore(self, step: int, like: PyTree, data: dict | None) -> tuple[PyTree, dict]:
         flat_like = flatten(like)
+        self._check_shapes(step, flat_like)
         items = {"state": ocp.args.StandardRestore(_abstract(flat_like)), "meta": ocp.args.JsonRestore()}
         items |= {f"data_{name}": grain.checkpoint.CheckpointRestore(it) for name, it in (data or {}).items()}
         try:
@@ -172,7 +200,8 @@ class Checkpointer:
         ``like`` is the freshly initialised state: it gives structure, dtypes and shardings.
         ``data`` ({name: grain iterator}) is restored in place. Corrupt checkpoints are
         skipped with a message and, if ``move_corrupt``, moved aside (so training can save
-        that step again); readers (``predict``) leave the workdir as it is.
+        that step again); readers (``predict``) leave the workdir as it is. Raises
+        ``IncompatibleCheckpointError`` for a checkpoint of another model (nothing moved).
         """
         for step in reversed(self.steps()):
             try:

@@ -80,3 +80,15 @@ def test_corrupt_latest_falls_back_to_previous_with_a_message(tmp_path, damage):
 
 def test_nothing_to_restore(tmp_path):
     assert ck.Checkpointer(tmp_path, every=1, keep=1).restore_latest(_tree(0)) is None
+
+
+def test_a_checkpoint_of_another_model_is_named_not_moved(tmp_path):
+    saver = ck.Checkpointer(tmp_path, every=1, keep=3)
+    assert saver.save(1, _tree(1), {})
+    other = _tree(2)
+    other["layer"]["kernel"] = jnp.zeros((16, 32))  # the same names, another shape (a changed model)
+    with pytest.raises(ck.IncompatibleCheckpointError, match=r"layer/kernel is \(64, 32\) there and \(16, 32\) here"):
+        saver.restore_latest(other, log=lambda m: None)
+    assert saver.steps() == [1] and not (tmp_path / "corrupt_checkpoints").exists()
+    _assert_equal(saver.restore(1, _tree(1))[0], _tree(1))  # still intact for the model that wrote it
+    saver.close()
