@@ -87,6 +87,7 @@ def _release_compiled_programs():
 # in this order, so these overlap the rest of the suite instead of running alone at its end.
 _SLOW_FIRST = (
     "tests/train/test_distributed.py",
+    "tests/train/test_devices.py",
     "tests/train/test_train.py",
     "tests/train/test_learning.py",
     "tests/data/test_datasets.py",
