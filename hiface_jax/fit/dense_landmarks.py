@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -208,12 +209,18 @@ def dense_embedding(model: fm.FaceModel, cache_dir: str | os.PathLike | None = N
     """``embed`` of MediaPipe's canonical face on ``model``, cached under ``cache_dir``
     (default ``~/.cache/hiface``) by a hash of the model's mean mesh and the canonical face."""
     canonical, _ = read_canonical_face()
+    return cached(cache_dir, f"dense_landmarks_{_cache_key(model, canonical)}", lambda: embed(model, canonical))
+
+
+def cached(cache_dir: str | os.PathLike | None, name: str, build: Callable[[], DenseEmbedding]) -> DenseEmbedding:
+    """The embedding stored as ``name``.npz under ``cache_dir`` (default ``~/.cache/hiface``),
+    or ``build()``'s, written there atomically first."""
     root = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "hiface"
-    path = root / f"dense_landmarks_{_cache_key(model, canonical)}.npz"
+    path = root / f"{name}.npz"
     if path.is_file():
         with np.load(path) as z:
             return DenseEmbedding(**{f.name: z[f.name] for f in dataclasses.fields(DenseEmbedding)})
-    emb = embed(model, canonical)
+    emb = build()
     root.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, **dataclasses.asdict(emb))

@@ -31,6 +31,7 @@ from hiface_jax.face import face_model as fm
 from hiface_jax.face import face_render
 from hiface_jax.face.landmarks import landmarks_3d
 from hiface_jax.fit import dense_landmarks as dl
+from hiface_jax.fit import landmark_calibration
 from hiface_jax.geometry import camera, rotation
 from hiface_jax.photo import landmark_detector as ld
 
@@ -100,9 +101,15 @@ class DenseTargets:
     candidates: jnp.ndarray
 
 
-def dense_targets(model: fm.FaceModel, landmarks_478: np.ndarray, contour_weight: float = 0.5) -> DenseTargets:
-    """``DenseTargets`` of (B, 478, 2) MediaPipe landmarks in crop pixels on ``model``."""
-    emb = dl.dense_embedding(model)
+def dense_targets(
+    model: fm.FaceModel,
+    landmarks_478: np.ndarray,
+    contour_weight: float = 0.5,
+    embedding: dl.DenseEmbedding | None = None,
+) -> DenseTargets:
+    """``DenseTargets`` of (B, 478, 2) MediaPipe landmarks in crop pixels on ``model``, placed by
+    ``embedding`` (default: ``dense_landmarks.dense_embedding``, MediaPipe's canonical face)."""
+    emb = dl.dense_embedding(model) if embedding is None else embedding
     rows = np.nonzero(emb.contour)[0]
     used, index = np.unique(np.concatenate([emb.vertices.ravel(), emb.candidates[rows].ravel()]), return_inverse=True)
     local = model.replace(
@@ -152,6 +159,9 @@ class FitConfig:
     contour_weight: float = 0.5
     # What ``fit_detected`` uses of a MediaPipe detection besides the 68 points.
     use_dense: bool = True
+    # The dense points where MediaPipe puts them on renders of known faces
+    # (``landmark_calibration``), rather than where its canonical face says.
+    calibrated_landmarks: bool = True
     use_blendshapes: bool = False
     # Resolution of the photometric stage in ``fit_detected`` (None: the crop's); the photo is
     # area-averaged down by an integer factor, the camera keeps its field of view.
@@ -432,6 +442,14 @@ def _fit_photometric(
     return run_stage(objective, params, cfg.photometric_steps, tx, _projection(cfg))
 
 
+def landmark_embedding(model: fm.FaceModel, cfg: FitConfig, ict_dir: str | None = None) -> dl.DenseEmbedding:
+    """The dense embedding ``cfg`` asks for: calibrated (``landmark_calibration``; built on the
+    first call on a machine, from the generator's ICT-FaceKit at ``ict_dir``) or canonical."""
+    if cfg.calibrated_landmarks:
+        return landmark_calibration.calibrated_embedding(model, ict_dir)
+    return dl.dense_embedding(model)
+
+
 def fit_detected(
     model: fm.FaceModel,
     landmarks_478: np.ndarray,
@@ -443,6 +461,7 @@ def fit_detected(
     renderer: face_render.FaceRenderer | None = None,
     layout: albedo_lib.AlbedoLayout | None = None,
     weights: jnp.ndarray | None = None,
+    embedding: dl.DenseEmbedding | None = None,
 ) -> tuple[FaceParams, dict[str, dict[str, jnp.ndarray]]]:
     """Both stages from MediaPipe detections: what ``launch.fit`` and the evaluation run.
 
@@ -451,12 +470,16 @@ def fit_detected(
       blendshape_scores: (B, 52) the landmarker's scores, or None.
       images, face_masks, renderer, layout: the photometric stage's inputs (skipped when
         ``images`` is None or ``cfg.photometric_steps`` is 0).
+      embedding: the dense points on ``model`` (default: ``landmark_embedding(model, cfg)``).
     Returns:
       the parameters and each stage's loss history.
     """
     lmk68 = jnp.asarray(ld.mediapipe_to_ibug68(landmarks_478), jnp.float32)
     weights = jnp.asarray(ld.IBUG68_WEIGHTS if weights is None else weights, jnp.float32)
-    dense = dense_targets(model, landmarks_478, cfg.contour_weight) if cfg.use_dense else None
+    dense = None
+    if cfg.use_dense:
+        embedding = landmark_embedding(model, cfg) if embedding is None else embedding
+        dense = dense_targets(model, landmarks_478, cfg.contour_weight, embedding)
     blendshapes = None
     if cfg.use_blendshapes and blendshape_scores is not None:
         blendshapes = jnp.asarray(ld.blendshapes_to_expression(blendshape_scores, model.expression_names))

@@ -215,6 +215,7 @@ def fit_photos(
         np.asarray(model.landmark_indices), model.num_vertices, ALBEDO_RESOLUTION,
     )  # fmt: skip
     weights = jnp.asarray(ld.IBUG68_WEIGHTS, jnp.float32)
+    embedding = fitting.landmark_embedding(model, cfg, ict_dir) if cfg.use_dense else None
     failures: dict[Path, str] = {}
     times = {"detection": 0.0, "fit": 0.0}
     fitted_faces = 0
@@ -233,8 +234,9 @@ def fit_photos(
         scores = None if any(s is None for s in scores) else np.stack(scores)
         t = time.perf_counter()
         params, history = fitting.fit_detected(
-            model, data["landmarks_478"], scores, cam, cfg, data["images"], data["masks"], renderer, layout, weights
-        )
+            model, data["landmarks_478"], scores, cam, cfg, data["images"], data["masks"], renderer, layout,
+            weights, embedding,
+        )  # fmt: skip
         jax.block_until_ready(params)
         times["fit"] += time.perf_counter() - t
         rendered = fitting.render_params(model, params, renderer, layout, data["images"])
