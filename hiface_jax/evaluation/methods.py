@@ -31,6 +31,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -163,14 +164,17 @@ class Fitter:
             self._renderers[key] = face_render.make_renderer(self.skin, cam.image_size, cam.fov_degrees)
         return self._renderers[key]
 
-    def predict(self, images: np.ndarray, intrinsics: Intrinsics) -> Prediction:
+    def fit(
+        self, images: np.ndarray, intrinsics: Intrinsics
+    ) -> tuple[list[ld.DetectedFace | None], fitting.FaceParams | None, np.ndarray]:
+        """Detects and fits B images: the detections (None where no face was found), the fitted
+        parameters of the found faces in image order (None if there were none) and their indices."""
         cam = fitting.FitCamera(intrinsics.image_size, intrinsics.fov_degrees)
         found = [detect_landmarks(self.detector, im) for im in images]
-        ok = [k for k, lmk in enumerate(found) if lmk is not None]
-        vertices = np.zeros((len(images), self.full.num_vertices, 3), np.float32)
-        failures = [None if lmk is not None else "no face detected" for lmk in found]
+        ok = np.array([k for k, lmk in enumerate(found) if lmk is not None], np.int64)
+        fitted = []
         for start in range(0, len(ok), self.batch_size):
-            chunk = ok[start : start + self.batch_size]
+            chunk = list(ok[start : start + self.batch_size])
             padded = chunk + [chunk[-1]] * (self.batch_size - len(chunk))
             lmk478 = np.stack([found[k].landmarks_478 for k in padded])
             scores = np.stack([found[k].blendshapes for k in padded])
@@ -179,12 +183,20 @@ class Fitter:
             params, _ = fitting.fit_detected(
                 self.skin, lmk478, scores, cam, self.config, photos, masks, self._renderer(cam), self.layout
             )
-            verts = np.asarray(fm.shape(self.full, params.identity, params.expression))
-            for j, k in enumerate(chunk):
-                if np.isfinite(verts[j]).all():
-                    vertices[k] = verts[j]
-                else:
-                    failures[k] = "fit diverged (non-finite parameters)"
+            n = len(chunk)
+            fitted.append(jax.tree.map(lambda x, n=n: np.asarray(x)[:n], params))
+        params = jax.tree.map(lambda *x: np.concatenate(x), *fitted) if fitted else None
+        return found, params, ok
+
+    def predict(self, images: np.ndarray, intrinsics: Intrinsics) -> Prediction:
+        found, params, ok = self.fit(images, intrinsics)
+        vertices = np.zeros((len(images), self.full.num_vertices, 3), np.float32)
+        failures = [None if lmk is not None else "no face detected" for lmk in found]
+        if params is not None:
+            vertices[ok] = np.asarray(fm.shape(self.full, params.identity, params.expression))
+        for k in ok:
+            if not np.isfinite(vertices[k]).all():
+                failures[k] = "fit diverged (non-finite parameters)"
         return Prediction(vertices, failures)
 
     def close(self) -> None:
