@@ -48,7 +48,11 @@ def fit_config(overrides: list[str]):
                 raise app.UsageError(f"--set {item!r}: {name} is True or False")
             values[name] = text == "True"
         else:
-            values[name] = type(default if default is not None else 1)(text)
+            kind = type(default if default is not None else 1)
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise app.UsageError(f"--set {item!r}: {name} must be of type {kind.__name__}") from None
     return fitting.FitConfig(**values)
 
 
