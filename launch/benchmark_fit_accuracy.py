@@ -56,9 +56,11 @@ def fit_config(overrides: list[str]):
     return fitting.FitConfig(**values)
 
 
-def landmark_nme(points: np.ndarray, truth: np.ndarray) -> float:
-    """Mean point distance of (68, 2) ``points`` from ``truth`` over its outer-eye-corner distance."""
-    return float(np.linalg.norm(points - truth, axis=-1).mean() / np.linalg.norm(truth[36] - truth[45]))
+def nme68(points: np.ndarray, truth: np.ndarray) -> float:
+    """``evaluation.landmark_nme.nme`` over all 68 points of one (68, 2) prediction."""
+    from hiface_jax.evaluation import landmark_nme
+
+    return float(landmark_nme.nme(points[None], truth[None])[0][0])
 
 
 def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]:
@@ -95,8 +97,8 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
                 "mean_all": realy.realy_errors(mean_vertices, gt, topo.shape.regions).summary()["all"],
                 "fit_all": realy.realy_errors(vertices, gt, topo.shape.regions).summary()["all"],
                 "arkit": dict(zip(fitter.skin.expression_names, np.asarray(params.expression[j]).tolist())),
-                "nme_detector": landmark_nme(ld.mediapipe_to_ibug68(found[k].landmarks_478), truth68),
-                "nme_fit": landmark_nme(fitted68, truth68),
+                "nme_detector": nme68(ld.mediapipe_to_ibug68(found[k].landmarks_478), truth68),
+                "nme_fit": nme68(fitted68, truth68),
             }
         )  # fmt: skip
     missed = [items[k].name for k in range(len(items)) if found[k] is None]

@@ -151,6 +151,8 @@ class Fitter:
         self.full, self.skin = model, model.submesh()
         self.config, self.batch_size = config, batch_size
         self.detector = ld.FaceLandmarkDetector()
+        # Resolved once (from the cache after the first time), not at every batch.
+        self.embedding = fitting.landmark_embedding(self.skin, config) if config.use_dense else None
         self._renderers: dict[tuple[int, float], face_render.FaceRenderer] = {}
         s = self.skin
         self.layout = albedo_lib.albedo_layout(
@@ -181,8 +183,9 @@ class Fitter:
             masks = jnp.asarray(np.stack([preprocess.face_mask(p, cam.image_size) for p in lmk478]), jnp.float32)
             photos = jnp.asarray(albedo_lib.srgb_to_linear(images[padded].astype(np.float32) / 255.0), jnp.float32)
             params, _ = fitting.fit_detected(
-                self.skin, lmk478, scores, cam, self.config, photos, masks, self._renderer(cam), self.layout
-            )
+                self.skin, lmk478, scores, cam, self.config, photos, masks, self._renderer(cam), self.layout,
+                embedding=self.embedding,
+            )  # fmt: skip
             n = len(chunk)
             fitted.append(jax.tree.map(lambda x, n=n: np.asarray(x)[:n], params))
         params = jax.tree.map(lambda *x: np.concatenate(x), *fitted) if fitted else None

@@ -94,10 +94,10 @@ def calibrate(base: dl.DenseEmbedding, model: fm.FaceModel, views) -> dl.DenseEm
     return dataclasses.replace(base, vertices=vertices, weights=weights)
 
 
-def generator_views(count: int, config=None, progress: bool = True):
+def generator_views(count: int, config, progress: bool = True):
     """(landmarks_478, posed skin vertices, focal, image size) of the first ``count`` renders of
-    the generator ``config`` (a ``data.synthetic.SyntheticConfig``; default: seed ``SEED``,
-    yaw within ``MAX_YAW``) in which MediaPipe finds a face: ``calibrate``'s views."""
+    the generator ``config`` (a ``data.synthetic.SyntheticConfig``) in which MediaPipe finds a
+    face: ``calibrate``'s views."""
     import jax
     import jax.numpy as jnp
 
@@ -105,7 +105,6 @@ def generator_views(count: int, config=None, progress: bool = True):
     from hiface_jax.geometry import rotation
     from hiface_jax.photo import landmark_detector as ld
 
-    config = config or synthetic.SyntheticConfig(seed=SEED, max_yaw=MAX_YAW)
     sampler = synthetic.sampler(config)
     bar = tqdm(total=count, desc="calibrating MediaPipe's points on synthetic renders", unit="render",
                disable=not progress)  # fmt: skip
