@@ -5,8 +5,10 @@
     python -m launch.benchmark_fit_accuracy --set calibrated_landmarks=False   # a FitConfig field
 
 For every image of the chosen people of the default benchmark splits (``launch.evaluate``'s,
-built on first use): REALY "all" (mm) of the mean face and of the fitted mesh, the total ARKit
-weight the fit puts on the face (ground truth: none on neutral faces), and the 68-point NME
+built on first use): REALY "all" (mm) of the mean face, of the fitted mesh and of the model's own
+limit (the true identity and expression: what the best possible fit would score), the total ARKit
+weight the fit puts on the face (ground truth: none on neutral faces) and how far that expression
+moves the face (RMS over the REALY regions, mm, beside the true expression's), and the 68-point NME
 (outer-eye-corner normalised) of the detector's mapped points and of the fitted landmark
 vertices against the ground-truth mesh's landmark vertices projected with the benchmark
 camera. Prints one table per split and, for neutral faces, the ARKit shapes that took the
@@ -15,7 +17,6 @@ most weight. About 2.5 minutes for 24 images on two CPU cores.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -31,29 +32,13 @@ _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
 
 
 def fit_config(overrides: list[str]):
-    """``FitConfig`` with ``field=value`` overrides, each parsed as its field's type."""
+    """``FitConfig`` with ``field=value`` overrides (``fitting.with_overrides``); a bad one is a usage error."""
     from hiface_jax.fit import fitting
 
-    fields = {f.name: f for f in dataclasses.fields(fitting.FitConfig)}
-    values = {}
-    for item in overrides:
-        name, sep, text = item.partition("=")
-        if not sep or name not in fields:
-            raise app.UsageError(f"--set {item!r}: need field=value with a FitConfig field ({', '.join(fields)})")
-        default = getattr(fitting.FitConfig, name)
-        if text == "None":
-            values[name] = None
-        elif isinstance(default, bool):
-            if text not in ("True", "False"):
-                raise app.UsageError(f"--set {item!r}: {name} is True or False")
-            values[name] = text == "True"
-        else:
-            kind = type(default if default is not None else 1)
-            try:
-                values[name] = kind(text)
-            except ValueError:
-                raise app.UsageError(f"--set {item!r}: {name} must be of type {kind.__name__}") from None
-    return fitting.FitConfig(**values)
+    try:
+        return fitting.with_overrides(overrides)
+    except ValueError as e:
+        raise app.UsageError(f"--set {e}") from None
 
 
 def nme68(points: np.ndarray, truth: np.ndarray) -> float:
@@ -61,6 +46,13 @@ def nme68(points: np.ndarray, truth: np.ndarray) -> float:
     from hiface_jax.evaluation import landmark_nme
 
     return float(landmark_nme.nme(points[None], truth[None])[0][0])
+
+
+def expression_mm(vertices, neutral, face: np.ndarray) -> float:
+    """RMS (mm) over the ``face`` vertices of what the expression moves: (V, 3) posed and
+    neutral vertices of one identity, in cm."""
+    offset = np.asarray(vertices)[: len(face)][face] - np.asarray(neutral)[: len(face)][face]
+    return float(10.0 * np.sqrt(np.mean(np.sum(offset**2, -1))))
 
 
 def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]:
@@ -79,12 +71,17 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
     cam = fitting.FitCamera(split.intrinsics.image_size, split.intrinsics.fov_degrees)
     found, params, ok = fitter.fit(split.read_images(items), split.intrinsics)
     landmark_ids = np.asarray(fitter.full.landmark_indices)
+    face = topo.shape.regions.labels >= 0  # the four REALY regions
     rows = []
     for j, k in enumerate(ok):
         item = items[k]
         truth = bs.read_ground_truth(item)
         gt = bs.realy_ground_truth(truth, topo.shape)
         vertices = np.asarray(fm.shape(fitter.full, params.identity[j], params.expression[j]))
+        # The model's own limit: the true identity and expression, without what lies outside
+        # the model (out-of-span deformation, detail).
+        limit = np.asarray(fm.shape(fitter.full, jnp.asarray(truth["identity"]), jnp.asarray(truth["expression"])))
+        neutral = np.asarray(fm.shape(fitter.full, params.identity[j], jnp.zeros_like(params.expression[j])))
         posed = truth["vertices_coarse"][landmark_ids] @ np.asarray(item.rotation).T + np.asarray(item.translation)
         truth68 = np.asarray(
             camera.perspective_project(jnp.asarray(posed), jnp.asarray(cam.focal), cam.principal_point)
@@ -96,6 +93,11 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
                 "split": split.config.variant, "image": item.name, "expression": item.expression, "yaw": item.yaw,
                 "mean_all": realy.realy_errors(mean_vertices, gt, topo.shape.regions).summary()["all"],
                 "fit_all": realy.realy_errors(vertices, gt, topo.shape.regions).summary()["all"],
+                "limit_all": realy.realy_errors(limit, gt, topo.shape.regions).summary()["all"],
+                "expression_mm": expression_mm(vertices, neutral, face),
+                "true_expression_mm": expression_mm(
+                    limit, fm.shape(fitter.full, truth["identity"], np.zeros_like(truth["expression"])), face
+                ),
                 "arkit": dict(zip(fitter.skin.expression_names, np.asarray(params.expression[j]).tolist())),
                 "nme_detector": nme68(ld.mediapipe_to_ibug68(found[k].landmarks_478), truth68),
                 "nme_fit": nme68(fitted68, truth68),
@@ -110,8 +112,8 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
 def table(rows: list[dict]) -> str:
     """Markdown: one line per (expression, yaw) and per expression over all yaws."""
     lines = [
-        "| faces | yaw | images | mean face, all | fit, all | ARKit weight | NME detector (mapped 68) | NME fit |",
-        "|---|---|---|---|---|---|---|---|",
+        "| faces | yaw | images | mean face, all | fit, all | model limit, all | ARKit weight | expression mm, fit / true | NME detector (mapped 68) | NME fit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for expression in ("neutral", "expressive"):
         for yaw in sorted({r["yaw"] for r in rows}, key=abs) + [None]:
@@ -122,7 +124,8 @@ def table(rows: list[dict]) -> str:
             weight = float(np.mean([sum(r["arkit"].values()) for r in sel]))
             label = "all" if yaw is None else f"{yaw:+.0f}" if yaw else "0"
             lines.append(
-                f"| {expression} | {label} | {len(sel)} | {m('mean_all'):.3f} | {m('fit_all'):.3f} | {weight:.2f} | "
+                f"| {expression} | {label} | {len(sel)} | {m('mean_all'):.3f} | {m('fit_all'):.3f} | {m('limit_all'):.3f} | {weight:.2f} | "
+                f"{m('expression_mm'):.2f} / {m('true_expression_mm'):.2f} | "
                 f"{100 * m('nme_detector'):.2f} % | {100 * m('nme_fit'):.2f} % |"
             )
     return "\n".join(lines)

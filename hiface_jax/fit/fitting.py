@@ -176,6 +176,35 @@ class FitConfig:
     shared_identity: bool = False
 
 
+def with_overrides(items: list[str], base: FitConfig = FitConfig()) -> FitConfig:
+    """``base`` with ``field=value`` items applied, each value parsed as its field's type
+    (``None`` where the field's default is None, ``True`` / ``False`` for flags).
+
+    Raises:
+      ValueError: an unknown field or a value of the wrong type, said plainly.
+    """
+    fields = {f.name for f in dataclasses.fields(FitConfig)}
+    values = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"{item!r}: need field=value with a FitConfig field ({', '.join(sorted(fields))})")
+        default = getattr(FitConfig, name)
+        if text == "None":
+            values[name] = None
+        elif isinstance(default, bool):
+            if text not in ("True", "False"):
+                raise ValueError(f"{item!r}: {name} is True or False")
+            values[name] = text == "True"
+        else:
+            kind = int if default is None else type(default)
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise ValueError(f"{item!r}: {name} must be of type {kind.__name__}") from None
+    return dataclasses.replace(base, **values)
+
+
 def posed_vertices(model: fm.FaceModel, p: FaceParams) -> jnp.ndarray:
     """(B, V, 3) camera-space vertices of the face described by ``p``."""
     v = fm.shape(model, p.identity, p.expression)

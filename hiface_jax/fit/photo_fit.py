@@ -6,6 +6,7 @@ for the files it writes per face.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -182,11 +183,11 @@ def fit_photos(
     ict_dir: str | None = None,
     size: int = 224,
     batch_size: int = 4,
-    landmark_steps: int = fitting.FitConfig.landmark_steps,
-    photometric_steps: int = fitting.FitConfig.photometric_steps,
+    config: fitting.FitConfig | None = None,
     same_person: bool = False,
 ) -> int:
-    """Fits every face in ``paths`` and writes the files listed in the module docstring.
+    """Fits every face in ``paths`` with ``config`` (default: ``FitConfig()``) and writes the
+    files listed in the module docstring.
 
     ``same_person``: every face found is one person: all are fitted in one batch with one
     identity (``FitConfig.shared_identity``), and ``DIR/person_neutral.obj`` holds that
@@ -206,9 +207,7 @@ def fit_photos(
         return 100
     model = full.submesh()
     cam = fitting.FitCamera(size)
-    cfg = fitting.FitConfig(
-        landmark_steps=landmark_steps, photometric_steps=photometric_steps, shared_identity=same_person
-    )
+    cfg = dataclasses.replace(config or fitting.FitConfig(), shared_identity=same_person)
     renderer = face_render.make_renderer(model, cam.image_size, cam.fov_degrees)
     layout = albedo_lib.albedo_layout(
         np.asarray(model.uv_coords), np.asarray(model.uv_triangles), np.asarray(model.triangles),

@@ -202,3 +202,21 @@ def test_same_person_mode_pools_the_photos_into_one_identity(coarse_model, setup
         return np.array([np.sqrt(np.mean(aligned_error(fitted[b, face], truth[b, face]) ** 2)) for b in range(2)])
 
     assert rms_cm(shared)[0] < 0.9 * rms_cm(alone)[0], (rms_cm(shared), rms_cm(alone))
+
+
+def test_overrides_are_parsed_as_their_fields_types_and_bad_ones_are_named():
+    cfg = fitting.with_overrides(
+        ["w_identity_prior=3e-5", "landmark_steps=7", "calibrated_landmarks=False", "photometric_size=None"]
+    )
+    assert cfg == dataclasses.replace(
+        fitting.FitConfig(), w_identity_prior=3e-5, landmark_steps=7, calibrated_landmarks=False, photometric_size=None
+    )
+    assert type(cfg.landmark_steps) is int and type(cfg.w_identity_prior) is float
+    for bad, said in (
+        ("w_identity", "FitConfig field"),
+        ("nope=1", "FitConfig field"),
+        ("use_dense=yes", "True or False"),
+        ("landmark_steps=1.5", "type int"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            fitting.with_overrides([bad])

@@ -1,0 +1,19 @@
+"""The fit-accuracy benchmark's expression magnitude."""
+
+import numpy as np
+
+from launch import benchmark_fit_accuracy
+
+
+def test_expression_magnitude_is_the_rms_offset_over_the_face_in_mm():
+    """A 3-4-0 cm offset on every face vertex is 50 mm RMS; vertices outside the face (the
+    mask) and past the skin (the mask's length) do not count."""
+    rng = np.random.default_rng(0)
+    neutral = rng.normal(size=(12, 3))
+    face = np.array([True, False] * 5)
+    posed = neutral.copy()
+    posed[:10][face] += [3.0, 4.0, 0.0]
+    posed[:10][~face] += 100.0
+    posed[10:] -= 100.0
+    assert np.isclose(benchmark_fit_accuracy.expression_mm(posed, neutral, face), 50.0)
+    assert benchmark_fit_accuracy.expression_mm(neutral, neutral, face) == 0.0
