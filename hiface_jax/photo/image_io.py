@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm"})
 DEFAULT_MIN_SIDE = 32  # below this a face crop cannot carry detail
 DEFAULT_MAX_PIXELS = 4096 * 4096  # downscale target
 DEFAULT_MAX_DECODE_PIXELS = 2 * Image.MAX_IMAGE_PIXELS  # Pillow's bomb limit

@@ -202,6 +202,24 @@ def test_list_images_sorted_filtered(tmp_path):
         list_images(tmp_path / "a.jpg")
 
 
+def test_every_listed_suffix_is_read_back(tmp_path):
+    """A folder lists what ``read_image`` can open: each suffix written by Pillow reads back as
+    the same RGB pixels (GIF's palette and the greyscale PGM within their own precision)."""
+    rgb = np.zeros((40, 48, 3), np.uint8)
+    rgb[:, :24] = (200, 30, 60)
+    rgb[:20, 24:] = (10, 220, 90)
+    for suffix in sorted(image_io.IMAGE_SUFFIXES):
+        path = tmp_path / f"x{suffix}"
+        Image.fromarray(rgb).convert("L" if suffix == ".pgm" else "RGB").save(path)
+        back = image_io.read_image(path)
+        assert back.shape == rgb.shape and back.dtype == np.uint8, suffix
+        expected = np.asarray(Image.fromarray(rgb).convert("L").convert("RGB")) if suffix == ".pgm" else rgb
+        error = np.abs(back.astype(int) - expected)
+        lossy = suffix in (".jpg", ".jpeg", ".gif", ".webp")
+        assert (error.mean() < 8 if lossy else error.max() == 0), (suffix, error.mean())
+    assert {p.suffix for p in list_images(tmp_path)} == image_io.IMAGE_SUFFIXES
+
+
 def test_default_limits_are_sane():
     assert image_io.DEFAULT_MIN_SIDE == 32
     assert image_io.DEFAULT_MAX_PIXELS < image_io.DEFAULT_MAX_DECODE_PIXELS
