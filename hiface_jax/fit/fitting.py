@@ -386,11 +386,19 @@ def fit_landmarks(
     return _fit_landmarks(model, jnp.asarray(landmarks, jnp.float32), weights, params, dense, blendshapes, cam, cfg)
 
 
+def per_face_total(terms: dict[str, jnp.ndarray], batch: int) -> jnp.ndarray:
+    """The objective that fits every face on its own: the batch means in ``terms`` times the
+    batch size, so a face's gradient is that of its own loss whatever else is in the batch
+    (with plain means it would shrink as 1/B, and Adam's epsilon would then weigh differently
+    with the batch size)."""
+    return batch * sum(terms.values())
+
+
 @functools.partial(jax.jit, static_argnums=(6, 7))
 def _fit_landmarks(model, target, weights, params, dense, blendshapes, cam: FitCamera, cfg: FitConfig):
     def objective(p):
         terms = landmark_terms(model, p, target, weights, cam, cfg, dense, blendshapes)
-        return sum(terms.values()), terms
+        return per_face_total(terms, target.shape[0]), terms
 
     history = []
     if cfg.identity_first_steps > 0:
@@ -452,21 +460,43 @@ def fit_photometric(
     )
 
 
+def photometric_objective(
+    model: fm.FaceModel,
+    p: FaceParams,
+    images: jnp.ndarray,
+    face_masks: jnp.ndarray,
+    target: jnp.ndarray,
+    weights: jnp.ndarray,
+    renderer: face_render.FaceRenderer,
+    layout: albedo_lib.AlbedoLayout,
+    cfg: FitConfig,
+    dense: DenseTargets | None = None,
+    blendshapes: jnp.ndarray | None = None,
+) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
+    """The photometric stage's objective (``per_face_total``) and its terms (batch means).
+
+    Each photo's colour error is averaged over its own mask: pooled over the batch, one face's
+    weight would depend on the other faces' sizes.
+    """
+    cam = FitCamera(renderer.image_size, renderer.fov_degrees)
+    out = render_params(model, p, renderer, layout, images)  # the photo as background
+    mask = out["mask"] * face_masks
+    terms = landmark_terms(model, p, target, weights, cam, cfg, dense, blendshapes)
+    terms["photometric"] = cfg.w_photometric * jnp.mean(jax.vmap(losses.photometric_loss)(out["image"], images, mask))
+    terms["albedo_grid"] = cfg.w_albedo_grid * jnp.mean(jnp.sum(p.albedo_grid**2, axis=(1, 2, 3)))
+    terms["albedo_smoothness"] = cfg.w_albedo_smoothness * losses.smoothness_loss(p.albedo_grid)
+    terms["lighting_prior"] = cfg.w_lighting_prior * losses.lighting_prior(p.sh)
+    return per_face_total(terms, images.shape[0]), terms
+
+
 @functools.partial(jax.jit, static_argnums=(9, 10))
 def _fit_photometric(
     model, images, face_masks, target, weights, params, dense, blendshapes, layout, renderer, cfg: FitConfig
 ):
-    cam = FitCamera(renderer.image_size, renderer.fov_degrees)
-
     def objective(p):
-        out = render_params(model, p, renderer, layout, images)  # the photo as background
-        mask = out["mask"] * face_masks
-        terms = landmark_terms(model, p, target, weights, cam, cfg, dense, blendshapes)
-        terms["photometric"] = cfg.w_photometric * losses.photometric_loss(out["image"], images, mask)
-        terms["albedo_grid"] = cfg.w_albedo_grid * jnp.mean(jnp.sum(p.albedo_grid**2, axis=(1, 2, 3)))
-        terms["albedo_smoothness"] = cfg.w_albedo_smoothness * losses.smoothness_loss(p.albedo_grid)
-        terms["lighting_prior"] = cfg.w_lighting_prior * losses.lighting_prior(p.sh)
-        return sum(terms.values()), terms
+        return photometric_objective(
+            model, p, images, face_masks, target, weights, renderer, layout, cfg, dense, blendshapes
+        )
 
     rate = cfg.photometric_expression_rate
     trainable = tuple(f.name for f in dataclasses.fields(FaceParams) if rate > 0 or f.name != "expression")

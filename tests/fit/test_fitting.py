@@ -112,6 +112,36 @@ def test_fitting_is_deterministic(coarse_model, setup, astronaut_crop):
         np.testing.assert_array_equal(x, y)
 
 
+def test_a_face_is_fitted_by_its_own_loss_whatever_its_batch(coarse_model, setup, small_synthetic_config):
+    """The photometric objective's gradient for one face is the same in a batch of three faces
+    of different sizes as alone (a folder is fitted in batches: a photo's fit must not depend
+    on its neighbours or on the batch size). With the batch's mean loss the gradient would
+    shrink as 1/B, and with one colour error pooled over the batch's pixels each face's
+    photometric weight would depend on the others' sizes."""
+    cam, renderer, layout = setup
+    sample = synthetic.generate(small_synthetic_config, 3, 3)
+    image = jnp.asarray(albedo_lib.srgb_to_linear(sample["image"] / 255.0), jnp.float32)
+    mask = jnp.asarray(sample["mask"] / 255.0, jnp.float32)
+    mask = mask * (jnp.arange(S)[None, :, None] < jnp.array([S, 60, 40])[:, None, None])  # sizes differ
+    lmk = jnp.asarray(sample["landmarks_2d"])
+    p, _ = fitting.fit_landmarks(coarse_model, lmk, cam, dataclasses.replace(CFG, landmark_steps=40))
+    weights = jnp.ones(68)
+
+    def gradient(rows):
+        one = jax.tree.map(lambda x: x[rows], p)
+        objective = lambda q: fitting.photometric_objective(
+            coarse_model, q, image[rows], mask[rows], lmk[rows], weights, renderer, layout, CFG
+        )[0]
+        return jax.grad(objective)(one)
+
+    together = gradient(np.arange(3))
+    for k in range(3):
+        alone = gradient(np.array([k]))
+        for name in ("identity", "expression", "rotation", "translation", "sh", "albedo_grid"):
+            a, b = np.asarray(getattr(alone, name)[0]), np.asarray(getattr(together, name)[k])
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * np.abs(a).max(), err_msg=f"face {k}, {name}")
+
+
 def test_cli_fits_good_photos_and_counts_bad_ones(tmp_path, face_model):
     photos = tmp_path / "photos"
     photos.mkdir()
