@@ -23,22 +23,13 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from launch import fit_flags
+
 _SPLITS = flags.DEFINE_list("splits", ["out_of_model", "synthetic"], "Benchmark split variants.")
 _PEOPLE = flags.DEFINE_list("people", ["0", "1"], "People of each split (8 in the default splits).")
-_SET = flags.DEFINE_multi_string("set", [], "FitConfig overrides, field=value (repeatable).")
 _ROOT = flags.DEFINE_string("split_root", str(Path.home() / ".cache" / "hiface" / "benchmark"), "Split folder.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the per-image rows here (JSON).")
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
-
-
-def fit_config(overrides: list[str]):
-    """``FitConfig`` with ``field=value`` overrides (``fitting.with_overrides``); a bad one is a usage error."""
-    from hiface_jax.fit import fitting
-
-    try:
-        return fitting.with_overrides(overrides)
-    except ValueError as e:
-        raise app.UsageError(f"--set {e}") from None
 
 
 def nme68(points: np.ndarray, truth: np.ndarray) -> float:
@@ -147,7 +138,7 @@ def main(argv) -> None:
     from hiface_jax.evaluation import methods, runner
     from hiface_jax.face import face_model as fm
 
-    config = fit_config(_SET.value)
+    config = fit_flags.fit_config()
     people = {int(p) for p in _PEOPLE.value}
     full = fm.load_face_model(_ICT.value)
     topo = runner.ScoringTopology.of(full, bs.SplitConfig().uv_resolution)

