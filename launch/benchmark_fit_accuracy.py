@@ -3,10 +3,12 @@
     python -m launch.benchmark_fit_accuracy                            # people 0 and 1 of both splits
     python -m launch.benchmark_fit_accuracy --people 0,1,2,3 --splits out_of_model
     python -m launch.benchmark_fit_accuracy --set calibrated_landmarks=False   # a FitConfig field
+    python -m launch.benchmark_fit_accuracy --num_people 14 --people 8,9,10,11,12,13   # more people
 
 For every image of the chosen people of the default benchmark splits (``launch.evaluate``'s,
-built on first use): REALY "all" (mm) of the mean face, of the fitted mesh and of the model's own
-limit (the true identity and expression: what the best possible fit would score), the total ARKit
+built on first use): REALY "all" (mm) of the mean face, of the fitted mesh, of the fitted identity
+with the expression set to zero (on neutral faces: whether the fitted expression helps) and of the
+model's own limit (the true identity and expression: what the best possible fit would score), the total ARKit
 weight the fit puts on the face (ground truth: none on neutral faces) and how far that expression
 moves the face (RMS over the REALY regions, mm, beside the true expression's), and the 68-point NME
 (outer-eye-corner normalised) of the detector's mapped points and of the fitted landmark
@@ -26,7 +28,11 @@ from absl import app, flags
 from launch import fit_flags
 
 _SPLITS = flags.DEFINE_list("splits", ["out_of_model", "synthetic"], "Benchmark split variants.")
-_PEOPLE = flags.DEFINE_list("people", ["0", "1"], "People of each split (8 in the default splits).")
+_PEOPLE = flags.DEFINE_list("people", ["0", "1"], "People of each split, each below --num_people.")
+_NUM_PEOPLE = flags.DEFINE_integer(
+    "num_people", 8, "People in each split: 8 is the default splits'; more builds a larger split whose first "
+    "8 people are the same."
+)
 _ROOT = flags.DEFINE_string("split_root", str(Path.home() / ".cache" / "hiface" / "benchmark"), "Split folder.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the per-image rows here (JSON).")
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
@@ -84,6 +90,7 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
                 "split": split.config.variant, "image": item.name, "expression": item.expression, "yaw": item.yaw,
                 "mean_all": realy.realy_errors(mean_vertices, gt, topo.shape.regions).summary()["all"],
                 "fit_all": realy.realy_errors(vertices, gt, topo.shape.regions).summary()["all"],
+                "identity_only_all": realy.realy_errors(neutral, gt, topo.shape.regions).summary()["all"],
                 "limit_all": realy.realy_errors(limit, gt, topo.shape.regions).summary()["all"],
                 "expression_mm": expression_mm(vertices, neutral, face),
                 "true_expression_mm": expression_mm(
@@ -103,8 +110,8 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
 def table(rows: list[dict]) -> str:
     """Markdown: one line per (expression, yaw) and per expression over all yaws."""
     lines = [
-        "| faces | yaw | images | mean face, all | fit, all | model limit, all | ARKit weight | expression mm, fit / true | NME detector (mapped 68) | NME fit |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| faces | yaw | images | mean face, all | fit, all | fit without expression, all | model limit, all | ARKit weight | expression mm, fit / true | NME detector (mapped 68) | NME fit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for expression in ("neutral", "expressive"):
         for yaw in sorted({r["yaw"] for r in rows}, key=abs) + [None]:
@@ -115,7 +122,7 @@ def table(rows: list[dict]) -> str:
             weight = float(np.mean([sum(r["arkit"].values()) for r in sel]))
             label = "all" if yaw is None else f"{yaw:+.0f}" if yaw else "0"
             lines.append(
-                f"| {expression} | {label} | {len(sel)} | {m('mean_all'):.3f} | {m('fit_all'):.3f} | {m('limit_all'):.3f} | {weight:.2f} | "
+                f"| {expression} | {label} | {len(sel)} | {m('mean_all'):.3f} | {m('fit_all'):.3f} | {m('identity_only_all'):.3f} | {m('limit_all'):.3f} | {weight:.2f} | "
                 f"{m('expression_mm'):.2f} / {m('true_expression_mm'):.2f} | "
                 f"{100 * m('nme_detector'):.2f} % | {100 * m('nme_fit'):.2f} % |"
             )
@@ -139,14 +146,18 @@ def main(argv) -> None:
     from hiface_jax.face import face_model as fm
 
     config = fit_flags.fit_config()
+    if not all(p.isdigit() for p in _PEOPLE.value):
+        raise app.UsageError(f"--people {','.join(_PEOPLE.value)}: need person numbers, e.g. 0,1")
     people = {int(p) for p in _PEOPLE.value}
+    if not all(0 <= p < _NUM_PEOPLE.value for p in people):
+        raise app.UsageError(f"--people {sorted(people)}: each must be in 0..{_NUM_PEOPLE.value - 1} (--num_people)")
     full = fm.load_face_model(_ICT.value)
     topo = runner.ScoringTopology.of(full, bs.SplitConfig().uv_resolution)
     fitter = methods.Fitter(full, config, batch_size=4)
     all_rows = []
     try:
         for variant in _SPLITS.value:
-            split = bs.ensure_split(bs.SplitConfig(variant=variant, ict_dir=_ICT.value), _ROOT.value)
+            split = bs.ensure_split(bs.SplitConfig(variant=variant, num_people=_NUM_PEOPLE.value, ict_dir=_ICT.value), _ROOT.value)
             rows = evaluate(split, people, fitter, topo, np.asarray(full.mean_shape))
             all_rows += rows
             print(f"\n{variant}, people {sorted(people)}: REALY all (mm), total ARKit weight, 68-point NME\n")
