@@ -1,6 +1,7 @@
 """Photo(s) to 3D faces by analysis-by-synthesis.
 
-    python -m launch.fit --input PHOTO_OR_FOLDER --output DIR [--size 224] [--batch 4] [--same_person]
+    python -m launch.fit --input PHOTO_OR_FOLDER --output DIR [--size 224] [--batch 4] [--same_person] [--neutral]
+    python -m launch.fit --input PHOTO --output DIR --set w_photometric=0.3   # any FitConfig field
 
 For every face found (several per photo are cropped and fitted separately) it writes
 ``DIR/<photo stem>_face<k>/``:
@@ -16,12 +17,17 @@ For every face found (several per photo are cropped and fitted separately) it wr
 one shared identity (per-photo pose, expression, light and albedo), and
 ``DIR/person_neutral.obj`` is that identity without expression (full topology, cm).
 
+``--neutral``: the photos show neutral faces; the expression is held at zero. From one photo
+the fitter cannot tell a subtle expression from the shape of a face, and gives a neutral one
+about 1 of ARKit weight spread thin (docs/ARCHITECTURE.md "Fit accuracy").
+
 Bad inputs (corrupt, non-image, faceless, ...) are reported per file and skipped. The
 exit status is the number of photos that failed (0: all fitted), at most 100.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -30,6 +36,7 @@ from absl import app, flags
 from hiface_jax.fit import fitting
 from hiface_jax.fit.photo_fit import fit_photos
 from hiface_jax.photo import image_io
+from launch import fit_flags
 
 _INPUT = flags.DEFINE_string("input", None, "A photo or a folder of photos.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -41,6 +48,7 @@ _PH_STEPS = flags.DEFINE_integer(
     "photometric_steps", fitting.FitConfig.photometric_steps, "Photometric-stage steps (0 skips it)."
 )
 _SAME = flags.DEFINE_bool("same_person", False, "All photos show one person: fit one shared identity.")
+_NEUTRAL = flags.DEFINE_bool("neutral", False, "The faces are neutral: hold the expression at zero.")
 
 
 def main(argv) -> int:
@@ -53,10 +61,12 @@ def main(argv) -> int:
     if not paths:
         print(f"error: no images in {src}", file=sys.stderr)
         return 100
-    return fit_photos(
-        paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value,
-        fitting.FitConfig(landmark_steps=_LM_STEPS.value, photometric_steps=_PH_STEPS.value), _SAME.value,
-    )  # fmt: skip
+    # The named flags win over --set, but only where given: their defaults are FitConfig's.
+    named = {"landmark_steps": _LM_STEPS, "photometric_steps": _PH_STEPS}
+    config = dataclasses.replace(fit_flags.fit_config(), **{k: f.value for k, f in named.items() if f.present})
+    if _NEUTRAL.value:
+        config = dataclasses.replace(config, fit_expression=False)
+    return fit_photos(paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value, config, _SAME.value)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ``--set field=value`` flag the fit benchmarks share: any ``FitConfig`` setting from the command line."""
+"""The ``--set field=value`` flag of ``launch.fit`` and the fit benchmarks: any ``FitConfig`` setting from the command line."""
 
 from __future__ import annotations
 

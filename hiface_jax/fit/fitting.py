@@ -177,6 +177,9 @@ class FitConfig:
     # Several photos of one person: one identity for the whole batch (pose, expression,
     # light and albedo stay per photo).
     shared_identity: bool = False
+    # False: the photos are known to show neutral faces; the expression is held at zero in both
+    # stages (from one photo, identity and a subtle expression cannot be told apart).
+    fit_expression: bool = True
 
 
 def with_overrides(items: list[str], base: FitConfig = FitConfig()) -> FitConfig:
@@ -380,7 +383,7 @@ def fit_landmarks(
     """
     weights = jnp.ones(68) if weights is None else jnp.asarray(weights, jnp.float32)
     params = initial_params(model, np.asarray(landmarks), cam, cfg.albedo_grid_size) if params is None else params
-    if blendshapes is not None:
+    if blendshapes is not None and cfg.fit_expression:
         blendshapes = jnp.asarray(blendshapes, jnp.float32)
         params = params.replace(expression=blendshapes)
     return _fit_landmarks(model, jnp.asarray(landmarks, jnp.float32), weights, params, dense, blendshapes, cam, cfg)
@@ -407,7 +410,7 @@ def _fit_landmarks(model, target, weights, params, dense, blendshapes, cam: FitC
             objective, params, cfg.identity_first_steps, tx, share_identity if cfg.shared_identity else None
         )
         history.append(h)
-    tx = _optimizer(cfg, ("identity", "expression", "rotation", "translation"))
+    tx = _optimizer(cfg, ("identity", "rotation", "translation") + (("expression",) if cfg.fit_expression else ()))
     params, h = run_stage(objective, params, cfg.landmark_steps, tx, _projection(cfg))
     history.append(h)
     return params, jax.tree.map(lambda *x: jnp.concatenate(x), *history)
@@ -498,7 +501,7 @@ def _fit_photometric(
             model, p, images, face_masks, target, weights, renderer, layout, cfg, dense, blendshapes
         )
 
-    rate = cfg.photometric_expression_rate
+    rate = cfg.photometric_expression_rate if cfg.fit_expression else 0.0
     trainable = tuple(f.name for f in dataclasses.fields(FaceParams) if rate > 0 or f.name != "expression")
     tx = _optimizer(cfg, trainable, {"expression": rate})
     return run_stage(objective, params, cfg.photometric_steps, tx, _projection(cfg))

@@ -157,7 +157,7 @@ def test_cli_fits_good_photos_and_counts_bad_ones(tmp_path, face_model):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "launch.fit", "--input", str(photos), "--output", str(out), "--size", "64",
-         "--batch", "2", "--landmark_steps", "30", "--photometric_steps", "3"],
+         "--batch", "2", "--landmark_steps", "30", "--photometric_steps", "3", "--neutral"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 4, proc.stdout + proc.stderr  # corrupt, not an image, faceless, tiny
@@ -176,8 +176,21 @@ def test_cli_fits_good_photos_and_counts_bad_ones(tmp_path, face_model):
         fitted.shape == (68, 2) and np.median(np.linalg.norm(fitted - detected, axis=1)) < 15
     )  # original 512 px photo
     assert iio.imread(out / "astronaut_face0" / "overlay.png").shape == (64, 5 * 64, 3)
+    coefficients = json.loads((out / "astronaut_face0" / "coefficients.json").read_text())
+    assert set(coefficients["expression"].values()) == {0.0}  # --neutral
     for bad in ("corrupt.jpg", "notes.png", "coffee.png", "tiny.png"):
         assert bad in proc.stdout
+
+
+def test_cli_bad_override_is_a_usage_error(tmp_path):
+    iio.imwrite(tmp_path / "astronaut.png", skimage.data.astronaut())
+    proc = subprocess.run(
+        [sys.executable, "-m", "launch.fit", "--input", str(tmp_path / "astronaut.png"), "--output",
+         str(tmp_path / "o"), "--set", "w_photometrc=0.3"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "w_photometrc" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()  # nothing started
 
 
 def test_cli_missing_input_is_a_clear_error(tmp_path):
@@ -206,6 +219,27 @@ def test_neutral_face_outside_the_identity_span_gets_near_zero_expression(coarse
     weights = np.asarray(fitted.expression[0])
     assert np.abs(weights).sum() < 0.65 and weights.max() < 0.2, dict(zip(coarse_model.expression_names, weights))
     assert weights.min() >= 0.0  # bounded to [0, 1]
+
+
+def test_neutral_mode_holds_the_expression_at_zero_and_still_fits(coarse_model, setup):
+    """``fit_expression=False`` (``launch.fit --neutral``): on a neutral face seen through its
+    exact 68 landmarks, the expression stays exactly zero (the free fit puts 0.18 of ARKit
+    weight on it) and the identity alone brings the landmarks within a pixel (median 0.39 px at 96)."""
+    cam, _, _ = setup
+    rng = np.random.default_rng(1)
+    identity = jnp.asarray(rng.normal(size=(1, coarse_model.num_identity)), jnp.float32)
+    neutral = jnp.zeros((1, coarse_model.num_expression))
+    lmk3 = fm.shape_at(coarse_model, identity, neutral, coarse_model.landmark_indices)
+    turn = rotation.axis_angle_to_matrix(jnp.array([[0.0, np.radians(20.0), 0.0]]))
+    lmk = camera.perspective_project(
+        camera.rigid_transform(lmk3, turn, jnp.array([[0.0, 0.0, -140.0]])), jnp.asarray(cam.focal), cam.principal_point
+    )
+    free, _ = fitting.fit_landmarks(coarse_model, lmk, cam, CFG)
+    held, _ = fitting.fit_landmarks(coarse_model, lmk, cam, dataclasses.replace(CFG, fit_expression=False))
+    assert float(jnp.abs(held.expression).max()) == 0.0
+    assert float(jnp.sum(free.expression)) > 0.1  # the flag is what holds it
+    residual = np.linalg.norm(np.asarray(fitting.project_landmarks(coarse_model, held, cam) - lmk), axis=-1)
+    assert np.median(residual) < 1.0, np.median(residual)
 
 
 def test_same_person_mode_pools_the_photos_into_one_identity(coarse_model, setup):
