@@ -3,13 +3,15 @@
     python -m launch.benchmark_fit_accuracy                            # people 0 and 1 of both splits
     python -m launch.benchmark_fit_accuracy --people 0,1,2,3 --splits out_of_model
     python -m launch.benchmark_fit_accuracy --set calibrated_landmarks=False   # a FitConfig field
-    python -m launch.benchmark_fit_accuracy --num_people 14 --people 8,9,10,11,12,13   # more people
+    python -m launch.benchmark_fit_accuracy --num_people 16 --people 8,9,10,11,12,13,14,15 --output b.json
+    python -m launch.benchmark_fit_accuracy --tables_from a.json,b.json   # saved rows together, no fitting
 
 For every image of the chosen people of the default benchmark splits (``launch.evaluate``'s,
-built on first use): REALY "all" (mm) of the mean face, of the fitted mesh, of the fitted identity
-with the expression set to zero (on neutral faces: whether the fitted expression helps) and of the
-model's own limit (the true identity and expression: what the best possible fit would score), the total ARKit
-weight the fit puts on the face (ground truth: none on neutral faces) and how far that expression
+built on first use): REALY "all" (mm) of the mean face, of the fitted mesh (and their paired
+difference with its 95 % interval), of the fitted identity with the expression set to zero (on
+neutral faces: whether the fitted expression helps) and of the model's own limit (the true
+identity and expression: what the best possible fit would score), the total ARKit weight the fit
+puts on the face (ground truth: none on neutral faces) and how far that expression
 moves the face (RMS over the REALY regions, mm, beside the true expression's), and the 68-point NME
 (outer-eye-corner normalised) of the detector's mapped points and of the fitted landmark
 vertices against the ground-truth mesh's landmark vertices projected with the benchmark
@@ -36,6 +38,7 @@ _NUM_PEOPLE = flags.DEFINE_integer(
 _ROOT = flags.DEFINE_string("split_root", str(Path.home() / ".cache" / "hiface" / "benchmark"), "Split folder.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the per-image rows here (JSON).")
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
+_TABLES_FROM = flags.DEFINE_list("tables_from", [], "Print the tables of rows saved by --output (no fitting).")
 
 
 def nme68(points: np.ndarray, truth: np.ndarray) -> float:
@@ -107,11 +110,19 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
     return rows
 
 
+def paired_difference(rows: list[dict]) -> tuple[float, float]:
+    """Mean of fit minus mean face (REALY all, mm) over ``rows``, and the half-width of its 95 %
+    interval (normal approximation: 1.96 standard errors; NaN for fewer than two rows)."""
+    diff = np.array([r["fit_all"] - r["mean_all"] for r in rows])
+    half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+    return float(diff.mean()), float(half)
+
+
 def table(rows: list[dict]) -> str:
     """Markdown: one line per (expression, yaw) and per expression over all yaws."""
     lines = [
-        "| faces | yaw | images | mean face, all | fit, all | fit without expression, all | model limit, all | ARKit weight | expression mm, fit / true | NME detector (mapped 68) | NME fit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| faces | yaw | images | mean face, all | fit, all | fit - mean face (95 %) | fit without expression, all | model limit, all | ARKit weight | expression mm, fit / true | NME detector (mapped 68) | NME fit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for expression in ("neutral", "expressive"):
         for yaw in sorted({r["yaw"] for r in rows}, key=abs) + [None]:
@@ -121,8 +132,9 @@ def table(rows: list[dict]) -> str:
             m = lambda key, sel=sel: float(np.mean([r[key] for r in sel]))
             weight = float(np.mean([sum(r["arkit"].values()) for r in sel]))
             label = "all" if yaw is None else f"{yaw:+.0f}" if yaw else "0"
+            gain, half = paired_difference(sel)
             lines.append(
-                f"| {expression} | {label} | {len(sel)} | {m('mean_all'):.3f} | {m('fit_all'):.3f} | {m('identity_only_all'):.3f} | {m('limit_all'):.3f} | {weight:.2f} | "
+                f"| {expression} | {label} | {len(sel)} | {m('mean_all'):.3f} | {m('fit_all'):.3f} | {gain:+.3f} +- {half:.3f} | {m('identity_only_all'):.3f} | {m('limit_all'):.3f} | {weight:.2f} | "
                 f"{m('expression_mm'):.2f} / {m('true_expression_mm'):.2f} | "
                 f"{100 * m('nme_detector'):.2f} % | {100 * m('nme_fit'):.2f} % |"
             )
@@ -139,8 +151,31 @@ def largest_shapes(rows: list[dict], count: int = 6) -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in top)
 
 
+def print_tables(rows: list[dict], people: str) -> None:
+    for variant in dict.fromkeys(r["split"] for r in rows):
+        sel = [r for r in rows if r["split"] == variant]
+        print(f"\n{variant}, people {people}: REALY all (mm), total ARKit weight, 68-point NME\n")
+        print(table(sel))
+        print(f"\nlargest ARKit weights on neutral faces (mean): {largest_shapes(sel)}")
+
+
+def read_rows(paths: list[str]) -> list[dict]:
+    """The rows saved by ``--output`` in ``paths``, one list; a missing or unreadable file is a usage error."""
+    rows = []
+    for path in paths:
+        try:
+            rows += json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise app.UsageError(f"--tables_from {path}: {e}") from None
+    return rows
+
+
 def main(argv) -> None:
     del argv
+    if _TABLES_FROM.value:
+        rows = read_rows(_TABLES_FROM.value)
+        print_tables(rows, str(sorted({int(r["image"][1:4]) for r in rows})))  # names are p<person:03d>_...
+        return
     from hiface_jax.evaluation import benchmark_split as bs
     from hiface_jax.evaluation import methods, runner
     from hiface_jax.face import face_model as fm
@@ -160,9 +195,7 @@ def main(argv) -> None:
             split = bs.ensure_split(bs.SplitConfig(variant=variant, num_people=_NUM_PEOPLE.value, ict_dir=_ICT.value), _ROOT.value)
             rows = evaluate(split, people, fitter, topo, np.asarray(full.mean_shape))
             all_rows += rows
-            print(f"\n{variant}, people {sorted(people)}: REALY all (mm), total ARKit weight, 68-point NME\n")
-            print(table(rows))
-            print(f"\nlargest ARKit weights on neutral faces (mean): {largest_shapes(rows)}")
+            print_tables(rows, str(sorted(people)))
     finally:
         fitter.close()
     if _OUTPUT.value:

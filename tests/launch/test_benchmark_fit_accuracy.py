@@ -17,3 +17,11 @@ def test_expression_magnitude_is_the_rms_offset_over_the_face_in_mm():
     posed[10:] -= 100.0
     assert np.isclose(benchmark_fit_accuracy.expression_mm(posed, neutral, face), 50.0)
     assert benchmark_fit_accuracy.expression_mm(neutral, neutral, face) == 0.0
+
+
+def test_paired_difference_is_the_mean_gain_and_its_95_percent_interval():
+    """Gains of -1 and -3 mm: mean -2, standard deviation sqrt(2), standard error 1."""
+    rows = [{"fit_all": 1.0, "mean_all": 2.0}, {"fit_all": 0.5, "mean_all": 3.5}]
+    mean, half = benchmark_fit_accuracy.paired_difference(rows)
+    assert np.isclose(mean, -2.0) and np.isclose(half, 1.96)
+    assert np.isnan(benchmark_fit_accuracy.paired_difference(rows[:1])[1])
