@@ -1,6 +1,10 @@
-"""The fit-accuracy benchmark's expression magnitude."""
+"""The fit-accuracy benchmark's measures and its saved rows."""
+
+import json
 
 import numpy as np
+import pytest
+from absl import app
 
 from launch import benchmark_fit_accuracy
 
@@ -25,3 +29,14 @@ def test_paired_difference_is_the_mean_gain_and_its_95_percent_interval():
     mean, half = benchmark_fit_accuracy.paired_difference(rows)
     assert np.isclose(mean, -2.0) and np.isclose(half, 1.96)
     assert np.isnan(benchmark_fit_accuracy.paired_difference(rows[:1])[1])
+
+
+def test_saved_rows_are_read_back_together_and_a_bad_file_is_a_usage_error(tmp_path):
+    first, second = [{"image": "p002_neutral_yaw+000"}], [{"image": "p009_expressive_yaw-035"}]
+    (tmp_path / "a.json").write_text(json.dumps(first))
+    (tmp_path / "b.json").write_text(json.dumps(second))
+    assert benchmark_fit_accuracy.read_rows([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == first + second
+    (tmp_path / "bad.json").write_text("[{")
+    for bad in ("bad.json", "missing.json"):
+        with pytest.raises(app.UsageError, match=bad):
+            benchmark_fit_accuracy.read_rows([str(tmp_path / "a.json"), str(tmp_path / bad)])
