@@ -3,8 +3,8 @@
     python -m launch.benchmark_app [--checkpoint WORKDIR] [--photos 4] [--batches 1,8,64] [--refine 30]
 
 1. Reconstruction latency per photo (warm: one untimed pass compiles first), split into
-   detection, model, refinement, detail + renders (``faces.evaluate``) and file writing, for ``--method fit`` (300 landmark
-   steps; with and without ``--refine`` photometric steps) and ``--method model`` (the
+   detection, model, refinement, detail + renders (``faces.evaluate``) and file writing, for ``--method fit`` (both
+   stages of ``launch.fit``'s fitter; with and without ``--refine`` more photometric steps) and ``--method model`` (the
    checkpoint, or the ``tiny`` model with random weights when none is given: its speed
    is the architecture's, not the training's).
 2. Throughput of the exported artifact (``launch.export``) at each batch size, on the
@@ -64,8 +64,8 @@ def print_latency(model, name: str, photos: list[Path], device: str) -> None:
     r = _REFINE.value
     assets = model_backend.model_assets(model)
     configs = [
-        ("fit, 300 landmark steps", backends.make_backend("fit", None, None, 0)),
-        (f"fit + {r} photometric", backends.make_backend("fit", None, None, r)),
+        ("fit (both stages)", backends.make_backend("fit", None, None, 0)),
+        (f"fit + {r} more photometric", backends.make_backend("fit", None, None, r)),
         (name, model_backend.ModelBackend(model, assets, 0)),
         (f"{name} + {r} photometric", model_backend.ModelBackend(model, assets, r)),
     ]

@@ -32,8 +32,9 @@ from launch import fit_flags
 _SPLITS = flags.DEFINE_list("splits", ["out_of_model", "synthetic"], "Benchmark split variants.")
 _PEOPLE = flags.DEFINE_list("people", ["0", "1"], "People of each split, each below --num_people.")
 _NUM_PEOPLE = flags.DEFINE_integer(
-    "num_people", 8, "People in each split: 8 is the default splits'; more builds a larger split whose first "
-    "8 people are the same."
+    "num_people",
+    8,
+    "People in each split: 8 is the default splits'; more builds a larger split whose first 8 people are the same.",
 )
 _ROOT = flags.DEFINE_string("split_root", str(Path.home() / ".cache" / "hiface" / "benchmark"), "Split folder.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the per-image rows here (JSON).")
@@ -192,7 +193,9 @@ def main(argv) -> None:
     all_rows = []
     try:
         for variant in _SPLITS.value:
-            split = bs.ensure_split(bs.SplitConfig(variant=variant, num_people=_NUM_PEOPLE.value, ict_dir=_ICT.value), _ROOT.value)
+            split = bs.ensure_split(
+                bs.SplitConfig(variant=variant, num_people=_NUM_PEOPLE.value, ict_dir=_ICT.value), _ROOT.value
+            )
             rows = evaluate(split, people, fitter, topo, np.asarray(full.mean_shape))
             all_rows += rows
             print_tables(rows, str(sorted(people)))

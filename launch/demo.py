@@ -13,6 +13,7 @@ import sys
 from absl import app, flags
 
 from hiface_jax.app import runtime
+from launch import fit_flags
 
 _METHOD = flags.DEFINE_enum("method", None, ["fit", "model"], "Backend (default: model with --checkpoint, else fit).")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Trained model: a training workdir.")
@@ -33,7 +34,12 @@ def main(argv) -> int:
 
     try:
         backend = backends.make_backend(
-            _METHOD.value, _CHECKPOINT.value, _ICT.value, _REFINE.value, _BASIS.value, _LANDMARK_STEPS.value
+            _METHOD.value,
+            _CHECKPOINT.value,
+            _ICT.value,
+            _REFINE.value,
+            _BASIS.value,
+            fit_flags.fit_config({"landmark_steps": _LANDMARK_STEPS}),
         )
     except (FaceModelSourceError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -61,9 +61,7 @@ def main(argv) -> int:
     if not paths:
         print(f"error: no images in {src}", file=sys.stderr)
         return 100
-    # The named flags win over --set, but only where given: their defaults are FitConfig's.
-    named = {"landmark_steps": _LM_STEPS, "photometric_steps": _PH_STEPS}
-    config = dataclasses.replace(fit_flags.fit_config(), **{k: f.value for k, f in named.items() if f.present})
+    config = fit_flags.fit_config({"landmark_steps": _LM_STEPS, "photometric_steps": _PH_STEPS})
     if _NEUTRAL.value:
         config = dataclasses.replace(config, fit_expression=False)
     return fit_photos(paths, Path(_OUTPUT.value), _ICT.value, _SIZE.value, _BATCH.value, config, _SAME.value)

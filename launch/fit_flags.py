@@ -1,4 +1,5 @@
-"""The ``--set field=value`` flag of ``launch.fit`` and the fit benchmarks: any ``FitConfig`` setting from the command line."""
+"""The ``--set field=value`` flag of the commands that fit (``fit``, ``reconstruct``, ``demo``, the fit
+benchmarks): any ``FitConfig`` setting from the command line."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from absl import app, flags
 SET = flags.DEFINE_multi_string("set", [], "FitConfig overrides, field=value (repeatable).")
 
 
-def fit_config():
-    """``FitConfig`` with the ``--set`` overrides (``fitting.with_overrides``); a bad one is a usage error."""
+def fit_config(named: dict[str, flags.FlagHolder] | None = None):
+    """``FitConfig`` with the ``--set`` overrides (``fitting.with_overrides``; a bad one is a
+    usage error), then ``named`` (field -> a command's own flag for it) where given on the
+    command line: such flags default to FitConfig's values and must not undo ``--set``."""
+    import dataclasses
+
     from hiface_jax.fit import fitting
 
     try:
-        return fitting.with_overrides(SET.value)
+        config = fitting.with_overrides(SET.value)
     except ValueError as e:
         raise app.UsageError(f"--set {e}") from None
+    return dataclasses.replace(config, **{k: f.value for k, f in (named or {}).items() if f.present})

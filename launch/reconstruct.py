@@ -2,10 +2,12 @@
 
     python -m launch.reconstruct --input IMAGE_OR_FOLDER --output DIR \
         [--method fit|model] [--checkpoint FILE_OR_WORKDIR] [--refine N] [--batch 4] [--verbose]
+        [--set FITCONFIG_FIELD=VALUE]
 
 ``--method model`` (the default when ``--checkpoint`` is given) runs a trained HiFace
-checkpoint; ``--method fit`` runs the analysis-by-synthesis fitter. ``--refine N`` adds N
-photometric fitting steps after either. Every face found becomes
+checkpoint; ``--method fit`` runs the analysis-by-synthesis fitter of ``launch.fit`` (both
+stages; ``--set`` changes any ``FitConfig`` field). ``--refine N`` adds N photometric fitting
+steps after either. Every face found becomes
 ``DIR/<photo stem>_face<k>/`` with the files listed in ``hiface_jax/app/outputs.py``
 (coarse and detailed OBJ, 16-bit displacement and normal maps with static and dynamic
 parts, albedo, coefficients and landmarks JSON, summary PNG).
@@ -22,6 +24,7 @@ from pathlib import Path
 from absl import app, flags
 
 from hiface_jax.app import runtime
+from launch import fit_flags
 
 _INPUT = flags.DEFINE_string("input", None, "A photo or a folder of photos.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -52,7 +55,12 @@ def main(argv) -> int:
         return 100
     try:
         backend = backends.make_backend(
-            _METHOD.value, _CHECKPOINT.value, _ICT.value, _REFINE.value, _BASIS.value, _LANDMARK_STEPS.value
+            _METHOD.value,
+            _CHECKPOINT.value,
+            _ICT.value,
+            _REFINE.value,
+            _BASIS.value,
+            fit_flags.fit_config({"landmark_steps": _LANDMARK_STEPS}),
         )
     except (FaceModelSourceError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

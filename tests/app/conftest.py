@@ -60,11 +60,11 @@ def photo_folder(tmp_path_factory) -> pathlib.Path:
 def reconstructed(
     tmp_path_factory, photo_folder, small_detail_basis
 ) -> tuple[pathlib.Path, subprocess.CompletedProcess]:
-    """``launch.reconstruct --method fit`` on the photo folder (short landmark fit, no refinement)."""
+    """``launch.reconstruct --method fit`` on the photo folder (short fit, no refinement)."""
     out = tmp_path_factory.mktemp("reconstructed")
     result = run_module(
         "launch.reconstruct", "--method", "fit", "--input", str(photo_folder), "--output", str(out),
-        "--landmark_steps", "60", "--detail_basis", small_detail_basis, "--batch", "4",
+        "--landmark_steps", "60", "--set", "photometric_steps=3", "--detail_basis", small_detail_basis, "--batch", "4",
     )  # fmt: skip
     return out, result
 

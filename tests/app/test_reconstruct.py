@@ -78,3 +78,13 @@ def test_awkward_photos_land_where_the_face_is(reconstructed):
     for name, scale in (("grey16_face0", 1.0), ("rgba_face0", 1.0), ("huge_face0", 4096 / 512)):
         got = np.asarray(json.loads((out / name / "landmarks.json").read_text())["detected_68"]) / scale
         assert np.median(np.linalg.norm(got - ref, axis=1)) < 3.0, name
+
+
+def test_the_fit_method_runs_both_stages_of_launch_fit(reconstructed):
+    """``--method fit`` is ``launch.fit``'s fitter: after its photometric stage (no ``--refine``)
+    the albedo starts from the photo's colour and the light has more than its ambient start
+    (the landmark stage alone leaves albedo 0.5 and SH bands 1-2 at zero)."""
+    out, _ = reconstructed
+    c = json.loads((out / "astronaut_face0" / "coefficients.json").read_text())
+    assert not np.allclose(c["albedo"]["base"], 0.5, atol=1e-3), c["albedo"]["base"]
+    assert np.abs(np.asarray(c["sh"])[1:]).max() > 1e-3

@@ -17,6 +17,7 @@ from helpers import free_port, repo_env
 from PIL import Image
 
 from hiface_jax.app import backends, web
+from hiface_jax.fit import fitting
 
 TIMEOUT = 480  # s: generous (about 30 s alone; a loaded 2-core machine is several times slower); waits poll
 
@@ -30,7 +31,16 @@ class Server:
     def __init__(self, repo: pathlib.Path, basis: str, log: pathlib.Path):
         self.port, self.log = free_port(), log
         self.url = f"http://127.0.0.1:{self.port}/"
-        args = ["--detail_basis", basis, "--landmark_steps", "60", "--port", str(self.port)]
+        args = [
+            "--detail_basis",
+            basis,
+            "--landmark_steps",
+            "60",
+            "--set",
+            "photometric_steps=3",
+            "--port",
+            str(self.port),
+        ]
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "launch.demo", *args], cwd=repo, env=repo_env(),
@@ -152,7 +162,9 @@ def test_upload_result_3d_view_and_sliders(server, browser, tmp_path):
 
 
 def test_page_errors_are_messages(fit_assets):
-    page = web.FacePage(backends.FitBackend(fit_assets, landmark_steps=60))
+    page = web.FacePage(
+        backends.FitBackend(fit_assets, config=fitting.FitConfig(landmark_steps=60, photometric_steps=3))
+    )
     with pytest.raises(web.PageError, match="reconstruct a photo first"):
         page.pose({}, {"smile": 1.0})
     with pytest.raises(web.PageError, match="no face"):
