@@ -153,6 +153,7 @@ def largest_shapes(rows: list[dict], count: int = 6) -> str:
 
 
 def print_tables(rows: list[dict], people: str) -> None:
+    """One table per split in ``rows`` and its largest ARKit weights on neutral faces."""
     for variant in dict.fromkeys(r["split"] for r in rows):
         sel = [r for r in rows if r["split"] == variant]
         print(f"\n{variant}, people {people}: REALY all (mm), total ARKit weight, 68-point NME\n")

@@ -110,7 +110,8 @@ def make_backend(
     means ``model`` when a checkpoint is given, else ``fit``.
 
     ``basis_path`` (the detail basis file; default: the procedural one) and ``fit_config``
-    (default: ``FitConfig()``) apply to the fitter only: a model brings its own basis and has no landmark stage.
+    (default: ``FitConfig()``) apply to the fitter only: a model brings its own basis and has
+    no landmark stage.
 
     Raises:
       ValueError: unknown method, or ``model`` without a usable checkpoint.
