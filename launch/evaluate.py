@@ -12,8 +12,9 @@ Benchmark mode builds each split on first use under ``--split_root`` (default
   heatmaps/<split>_<method>_<image>.obj/.png   per-vertex error on the ground truth (vertex colours)
 
 Methods: ``--methods name[:checkpoint],...``; ``mean`` (the floor), ``fit`` (the
-analysis-by-synthesis fitter), ``model:WORKDIR`` (a trained encoder), and whatever is
-registered in ``hiface_jax.evaluation.methods``.
+analysis-by-synthesis fitter; ``--set field=value`` changes any ``FitConfig`` setting, and the
+JSON records the config), ``model:WORKDIR`` (a trained encoder), and whatever is registered in
+``hiface_jax.evaluation.methods``.
 
 Scan mode scores one predicted mesh in the ICT topology (OBJ/PLY; any units and pose)
 against a ground-truth scan (any mesh trimesh reads) with its 85 keypoints in REALY's
@@ -25,11 +26,12 @@ default, transferred from the ICT mean face warped onto the keypoints. Writes
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
 from absl import app, flags
+
+from launch import fit_flags
 
 _METHODS = flags.DEFINE_string("methods", "mean,fit", "Comma-separated method specs, name[:checkpoint].")
 _SPLIT = flags.DEFINE_string("split", "synthetic", "Comma-separated split variants: synthetic, out_of_model.")
@@ -94,7 +96,6 @@ def _scan_mode(model) -> int:
 def _benchmark_mode(model) -> int:
     from hiface_jax.evaluation import benchmark_split as bs
     from hiface_jax.evaluation import methods, runner
-    from hiface_jax.fit import fitting
 
     try:
         specs = [s.strip() for s in _METHODS.value.split(",") if s.strip()]
@@ -112,8 +113,7 @@ def _benchmark_mode(model) -> int:
         return _error(str(e))
     if not specs or not configs:
         return _error("give at least one method (--methods) and one split (--split)")
-    steps = {"landmark_steps": _LM_STEPS.value, "photometric_steps": _PH_STEPS.value}
-    fit_config = dataclasses.replace(fitting.FitConfig(), **{k: v for k, v in steps.items() if v is not None})
+    fit_config = fit_flags.fit_config({"landmark_steps": _LM_STEPS, "photometric_steps": _PH_STEPS})
     context = methods.MethodContext(model, fit_config, _BATCH.value)
     root = Path(_SPLIT_ROOT.value) if _SPLIT_ROOT.value else Path.home() / ".cache" / "hiface" / "benchmark"
     try:

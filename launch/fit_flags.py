@@ -1,5 +1,5 @@
-"""The ``--set field=value`` flag of the commands that fit (``fit``, ``reconstruct``, ``demo``, the fit
-benchmarks): any ``FitConfig`` setting from the command line."""
+"""The ``--set field=value`` flag of the commands that fit (``fit``, ``reconstruct``, ``demo``,
+``evaluate``, the fit benchmarks): any ``FitConfig`` setting from the command line."""
 
 from __future__ import annotations
 
