@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from absl import app, flags
 
 SET = flags.DEFINE_multi_string("set", [], "FitConfig overrides, field=value (repeatable).")
@@ -12,9 +14,7 @@ def fit_config(named: dict[str, flags.FlagHolder] | None = None):
     """``FitConfig`` with the ``--set`` overrides (``fitting.with_overrides``; a bad one is a
     usage error), then ``named`` (field -> a command's own flag for it) where given on the
     command line: such flags default to FitConfig's values and must not undo ``--set``."""
-    import dataclasses
-
-    from hiface_jax.fit import fitting
+    from hiface_jax.fit import fitting  # here, so --help stays fast
 
     try:
         config = fitting.with_overrides(SET.value)
