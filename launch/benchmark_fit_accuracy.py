@@ -5,6 +5,7 @@
     python -m launch.benchmark_fit_accuracy --set calibrated_landmarks=False   # a FitConfig field
     python -m launch.benchmark_fit_accuracy --num_people 16 --people 8,9,10,11,12,13,14,15 --output b.json
     python -m launch.benchmark_fit_accuracy --tables_from a.json,b.json   # saved rows together, no fitting
+    python -m launch.benchmark_fit_accuracy --scene head                 # renders with eyes, mouth and torso
 
 For every image of the chosen people of the default benchmark splits (``launch.evaluate``'s,
 built on first use): REALY "all" (mm) of the mean face, of the fitted mesh (and their paired
@@ -36,6 +37,7 @@ _NUM_PEOPLE = flags.DEFINE_integer(
     8,
     "People in each split: 8 is the default splits'; more builds a larger split whose first 8 people are the same.",
 )
+_SCENE = flags.DEFINE_enum("scene", "skin", ["skin", "head"], "Images of the skin alone, or with eyes, mouth, torso.")
 _ROOT = flags.DEFINE_string("split_root", str(Path.home() / ".cache" / "hiface" / "benchmark"), "Split folder.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the per-image rows here (JSON).")
 _ICT = flags.DEFINE_string("ict_dir", None, "ICT-FaceKit ZIP or folder.")
@@ -91,7 +93,7 @@ def evaluate(split, people: set[int], fitter, topo, mean_vertices) -> list[dict]
         fitted68 = np.asarray(fitting.project_landmarks(fitter.skin, one, cam))[0]
         rows.append(
             {
-                "split": split.config.variant, "image": item.name, "expression": item.expression, "yaw": item.yaw,
+                "split": split.config.variant, "scene": split.config.scene, "image": item.name, "expression": item.expression, "yaw": item.yaw,
                 "mean_all": realy.realy_errors(mean_vertices, gt, topo.shape.regions).summary()["all"],
                 "fit_all": realy.realy_errors(vertices, gt, topo.shape.regions).summary()["all"],
                 "identity_only_all": realy.realy_errors(neutral, gt, topo.shape.regions).summary()["all"],
@@ -153,10 +155,12 @@ def largest_shapes(rows: list[dict], count: int = 6) -> str:
 
 
 def print_tables(rows: list[dict], people: str) -> None:
-    """One table per split in ``rows`` and its largest ARKit weights on neutral faces."""
-    for variant in dict.fromkeys(r["split"] for r in rows):
-        sel = [r for r in rows if r["split"] == variant]
-        print(f"\n{variant}, people {people}: REALY all (mm), total ARKit weight, 68-point NME\n")
+    """One table per split and scene in ``rows`` and its largest ARKit weights on neutral faces
+    (rows saved before scenes existed are the skin scene's)."""
+    key = lambda r: (r["split"], r.get("scene", "skin"))
+    for variant, scene in dict.fromkeys(map(key, rows)):
+        sel = [r for r in rows if key(r) == (variant, scene)]
+        print(f"\n{variant}, {scene} scene, people {people}: REALY all (mm), total ARKit weight, 68-point NME\n")
         print(table(sel))
         print(f"\nlargest ARKit weights on neutral faces (mean): {largest_shapes(sel)}")
 
@@ -195,7 +199,8 @@ def main(argv) -> None:
     try:
         for variant in _SPLITS.value:
             split = bs.ensure_split(
-                bs.SplitConfig(variant=variant, num_people=_NUM_PEOPLE.value, ict_dir=_ICT.value), _ROOT.value
+                bs.SplitConfig(variant=variant, num_people=_NUM_PEOPLE.value, ict_dir=_ICT.value, scene=_SCENE.value),
+                _ROOT.value,
             )
             rows = evaluate(split, people, fitter, topo, np.asarray(full.mean_shape))
             all_rows += rows

@@ -47,6 +47,7 @@ _BASIS = flags.DEFINE_string(
     "detail_basis", None, "Detail basis of the split (default: the generator's default basis)."
 )
 _SEED = flags.DEFINE_integer("seed", 2026, "Split seed.")
+_SCENE = flags.DEFINE_enum("scene", "skin", ["skin", "head"], "Images of the skin alone, or with eyes, mouth, torso.")
 _BATCH = flags.DEFINE_integer("batch", 4, "Images per method call.")
 _LM_STEPS = flags.DEFINE_integer("landmark_steps", None, "fit: landmark-stage steps (default: the fitter's).")
 _PH_STEPS = flags.DEFINE_integer("photometric_steps", None, "fit: photometric-stage steps (default: the fitter's).")
@@ -105,7 +106,7 @@ def _benchmark_mode(model) -> int:
         configs = [
             bs.SplitConfig(
                 variant=v.strip(), seed=_SEED.value, num_people=_PEOPLE.value, yaws=yaws, image_size=_SIZE.value,
-                uv_resolution=_UV.value, detail_basis=_BASIS.value, ict_dir=_ICT.value,
+                uv_resolution=_UV.value, detail_basis=_BASIS.value, ict_dir=_ICT.value, scene=_SCENE.value,
             )
             for v in _SPLIT.value.split(",") if v.strip()
         ]  # fmt: skip

@@ -25,6 +25,12 @@ Two variants:
   detail with the wrinkles (compressed / stretched maps) of another held-out person,
   blended by the expression's tension as SD-DeTail does.
 
+Two scenes: ``skin`` (the default, every figure before 2026-12-08) renders the skin alone, its
+eye and mouth openings a dark socket; ``head`` renders the generator's head scene around the
+same skin (``head_scene``: eyeballs with irises, teeth and mouth interior, lash lines, the
+torso; bald; specular skin and ambient occlusion), eyes open, looking straight ahead: a photo
+of a neutral face shows eyes, and the fitter's eye terms read them.
+
 ``ensure_split`` writes a split into ``root/<variant>-<config hash>/`` once (atomically:
 a temporary folder renamed when complete) and later calls only re-read it; sample
 draws depend only on (seed, person), so the same config gives the same files.
@@ -45,9 +51,10 @@ import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.spatial
 from tqdm import tqdm
 
-from hiface_jax.data import scene_sampling, synthetic
+from hiface_jax.data import eyes_mouth, hair, head_scene, scene_sampling, synthetic, torso
 from hiface_jax.evaluation import realy
 from hiface_jax.evaluation import regions as regions_lib
 from hiface_jax.face import albedo as albedo_lib
@@ -60,6 +67,8 @@ from hiface_jax.sddetail import detail, detail_basis, detail_scans
 FORMAT_VERSION = 1
 VARIANTS = ("synthetic", "out_of_model")
 EXPRESSIONS = ("neutral", "expressive")
+SCENES = ("skin", "head")
+LOOK_STREAM = 1_000_003  # folded into a person's key for the head scene's appearance
 # Procedural-scan seeds of out-of-model detail: far from the basis's (0 .. num_scans).
 HELD_OUT_SCAN_SEED = 7_000_000_000
 SUBDIVISION_LEVELS = 1  # of the detailed ground-truth mesh (4x the coarse triangles)
@@ -87,16 +96,21 @@ class SplitConfig:
     wavelength_cm: float = 6.0  # out_of_model: of the plane waves that make it
     detail_basis: str | None = None  # path; None: the generator's default basis
     ict_dir: str | None = None
+    scene: str = "skin"  # or "head": eyes, mouth interior and torso around the skin
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.scene not in SCENES:
+            raise ValueError(f"scene must be one of {', '.join(SCENES)}, got {self.scene!r}")
         if self.num_people < 1 or not self.yaws:
             raise ValueError("a split needs at least one person and one yaw")
 
     def fingerprint(self) -> str:
         """Keys the folder: the config and the format (bumped when generation changes)."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "ict_dir"} | {"format": FORMAT_VERSION}
+        if self.scene == "skin":
+            del fields["scene"]  # the folders built before scenes existed keep their names
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -189,13 +203,16 @@ class SplitAssets:
     subdivision: detail.Subdivision
     renderer: face_render.FaceRenderer
     focal: float
+    head: head_scene.HeadScene | None = None  # the ``head`` scene
+    shell_skin: np.ndarray | None = None  # (V_head - V,) the skin vertex nearest each shell vertex
 
 
 @functools.lru_cache(maxsize=4)
 def split_assets(
-    image_size: int, uv_resolution: int, detail_basis_path: str | None, ict_dir: str | None
+    image_size: int, uv_resolution: int, detail_basis_path: str | None, ict_dir: str | None, scene: str = "skin"
 ) -> SplitAssets:
-    m = fm.load_face_model(ict_dir, progress=False).submesh()
+    full = fm.load_face_model(ict_dir, progress=False)
+    m = full.submesh()
     basis = (
         detail_basis.load_or_build_default_basis(m, uv_resolution)
         if detail_basis_path is None
@@ -212,7 +229,17 @@ def split_assets(
         subdivision=detail.subdivide(tris, uvs, uv_tris, SUBDIVISION_LEVELS),
         renderer=face_render.make_renderer(m, image_size, FOV_DEGREES, interior_albedo=INTERIOR_ALBEDO),
         focal=0.5 * image_size / math.tan(math.radians(FOV_DEGREES) / 2.0),
+        **(_head_assets(full, m, image_size) if scene == "head" else {}),
     )
+
+
+def _head_assets(full: fm.FaceModel, skin: fm.FaceModel, image_size: int) -> dict:
+    """The head scene and, for the out-of-span deformation (defined on the skin), the skin
+    vertex each eye and mouth shell vertex follows (nearest at rest; the field is smooth)."""
+    head = head_scene.build_head_scene(full, image_size, FOV_DEGREES)
+    shells = np.asarray(head.model.mean_shape)[skin.num_vertices :]
+    _, nearest = scipy.spatial.cKDTree(np.asarray(skin.mean_shape)).query(shells)
+    return {"head": head, "shell_skin": nearest.astype(np.int32)}
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
@@ -230,6 +257,22 @@ def _random_draws(key: jax.Array, num_identity: int, code_sizes: tuple[int, int,
     }
 
 
+@jax.jit
+def _look_draw(key: jax.Array) -> dict[str, jnp.ndarray]:
+    """The ``head`` scene's appearance of one person (batch of 1): eyes, torso, skin
+    specularity as the generator draws them; no hair (the forehead stays in view)."""
+    k = jax.random.split(key, 5)
+    hair_style = hair.sample_hair(k[1], 1)
+    return {
+        **eyes_mouth.sample_eye_appearance(k[0], 1),
+        **hair_style,
+        "hair_present": jnp.zeros_like(hair_style["hair_present"]),
+        **torso.sample_torso(k[2], 1),
+        "skin_specular": jax.random.uniform(k[3], (1,), minval=0.02, maxval=0.08),
+        "skin_shininess": jax.random.uniform(k[4], (1,), minval=10.0, maxval=35.0),
+    }
+
+
 def _person_draw(config: SplitConfig, model: fm.FaceModel, basis: detail.DetailBasis, person: int) -> dict:
     key = jax.random.fold_in(jax.random.key(config.seed), person)
     sizes = (basis.num_static, basis.num_compress, basis.num_stretch)
@@ -238,6 +281,8 @@ def _person_draw(config: SplitConfig, model: fm.FaceModel, basis: detail.DetailB
     )
     archetypes = expressions.archetype_matrix(model.expression_names)[1:]  # without "neutral"
     draw["expression"] = archetypes[person % len(archetypes)] * float(draw.pop("intensity"))
+    if config.scene == "head":  # its own stream: the skin scene's draws stay as they were
+        draw["look"] = jax.device_get(_look_draw(jax.random.fold_in(key, LOOK_STREAM)))
     if config.variant == "out_of_model":
         rng = np.random.default_rng([config.seed, person])
         draw["deformation"] = out_of_span_deformation(model, rng, config.deformation_mm, config.wavelength_cm)
@@ -275,8 +320,21 @@ def _ground_truth(sampler: SplitAssets, beta, psi, deformation, codes, scan_maps
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _render_views(sampler: SplitAssets, coarse, rotations, distance, displacement, albedo, sh, background):
-    """uint8 images (B, S, S, 3), translations (B, 3) and overflow counts of B views."""
+def _render_views(
+    sampler: SplitAssets,
+    coarse,
+    rotations,
+    distance,
+    displacement,
+    albedo,
+    sh,
+    background,
+    head=None,
+    psi=None,
+    look=None,
+):
+    """uint8 images (B, S, S, 3), translations (B, 3) and overflow counts of B views; for the
+    ``head`` scene, its (B, V_head, 3) rest vertices, (B, K) expressions and ``_look_draw``."""
     m = sampler.model
     # The landmarks' centroid at (0, 0, -distance), as the generator centres its faces.
     centre = jnp.mean(landmarks_3d(coarse, m.landmark_indices), axis=-2)
@@ -284,9 +342,37 @@ def _render_views(sampler: SplitAssets, coarse, rotations, distance, displacemen
     posed = camera.rigid_transform(coarse, rotations, translation)
     albedo_map = albedo_lib.albedo_map(albedo["base"], albedo["lips"], albedo["brows"], albedo["grid"], sampler.layout)
     normal_map, _ = detail.detailed_normal_map(posed, displacement, sampler.geometry)
-    out = face_render.render(sampler.renderer, posed, albedo_map, sh, background, normal_map)
+    if sampler.head is None:
+        out = face_render.render(sampler.renderer, posed, albedo_map, sh, background, normal_map)
+    else:
+        out = _render_head(
+            sampler, head, psi, coarse, rotations, translation, albedo_map, normal_map, sh, background, look
+        )
     image = jnp.round(albedo_lib.linear_to_srgb(out["image"]) * 255).astype(jnp.uint8)
     return image, translation, out["overflow"]
+
+
+def _render_head(
+    sampler: SplitAssets, head, psi, coarse, rotations, translation, albedo_map, normal_map, sh, background, look
+):
+    """``head_scene.render_scene`` of the views (linear RGB), lit by the views' SH light."""
+    sc = sampler.head
+    b = head.shape[0]
+    look = jax.tree.map(lambda x: jnp.broadcast_to(x, (b,) + x.shape[1:]), look)
+    head_cam = camera.rigid_transform(head, rotations, translation)
+    euler = rotation.matrix_to_euler(rotations)
+    torso_cam = torso.pose_torso(torso.torso_rest(jnp.asarray(sc.torso_uv), look), euler, rotations, translation)
+    vertices, aux, ao = head_scene.assemble(sc, head_cam, psi, look, torso_cam)
+    light_direction, light_colour = scene_sampling.dominant_light(sh)
+    down = jnp.einsum("bij,j->bi", rotations, jnp.array([0.0, -1.0, 0.0]))
+    gap = eyes_mouth.lip_gap(landmarks_3d(coarse, sampler.model.landmark_indices))
+    # A shut eye's slit shows lashes, not the eyeball (as in the generator).
+    closure = jnp.stack([psi[:, sc.model.expression_index(f"eyeBlink_{side}")] for side in "LR"], -1)
+    look = {**look, "lash_cover": eyes_mouth.lash_cover(closure), "mouth_closed": eyes_mouth.mouth_closed(gap)}
+    lashes = albedo_map * (1.0 - synthetic.LASH_DARKENING * sampler.layout.lashes[..., None])
+    return head_scene.render_scene(
+        sc, vertices, aux, ao, lashes, normal_map, look, sh, light_direction, light_colour, down, background
+    )
 
 
 def _build_person(sampler, config: SplitConfig, regions, scan_layout, person: int) -> tuple[list[dict], list[dict]]:
@@ -317,9 +403,15 @@ def _build_person(sampler, config: SplitConfig, regions, scan_layout, person: in
     which = np.array([e for e, _ in pairs])
     rot = np.stack([np.asarray(rotation.euler_to_matrix(np.deg2rad(np.array([0.0, yaw, 0.0])))) for _, yaw in pairs])
     albedo = {k: np.repeat(v, len(pairs), axis=0) for k, v in d["albedo"].items()}
+    head = None
+    if sampler.head is not None:  # the shells follow the identity, expression and (nearest skin) deformation
+        head = np.array(fm.shape(sampler.head.model, beta, psi))
+        head[:, : m.num_vertices] = coarse
+        head[:, m.num_vertices :] += deformation[sampler.shell_skin]
+        head = head[which]
     images, translation, overflow = jax.device_get(
         _render_views(sampler, coarse[which], rot.astype(np.float32), config.distance, displacement[which], albedo,
-                      d["sh"], d["background"])
+                      d["sh"], d["background"], head, psi[which], d.get("look"))
     )  # fmt: skip
     if int(np.max(overflow)) > 0:
         raise RuntimeError(
@@ -342,7 +434,7 @@ def split_folder(root: str | os.PathLike, config: SplitConfig) -> Path:
 
 def build_split(config: SplitConfig, folder: Path, progress: bool = True) -> None:
     """Writes the split into ``folder`` (which must not exist), atomically."""
-    sampler = split_assets(config.image_size, config.uv_resolution, config.detail_basis, config.ict_dir)
+    sampler = split_assets(config.image_size, config.uv_resolution, config.detail_basis, config.ict_dir, config.scene)
     regions = regions_lib.face_regions(sampler.model)
     scan_layout = (
         detail_scans.scan_layout(sampler.model, config.uv_resolution) if config.variant == "out_of_model" else None

@@ -78,3 +78,37 @@ def test_a_split_of_another_config_or_a_broken_one_is_a_clear_error(tiny_splits,
         bs.load_split(split.root.parent / "nothing")
     with pytest.raises(ValueError, match="variant must be one of synthetic, out_of_model"):
         bs.SplitConfig(variant="in_the_wild")
+
+
+def test_the_head_scene_shows_eyes_where_the_skin_scene_shows_sockets(tiny_splits, tiny_split_config, split_root):
+    """``scene="head"`` changes what the images show, not what is measured: the same ground
+    truth, and across each eye opening (between its corners, in the frontal neutral view) the
+    bright sclera of the eyeballs instead of the skin scene's dark socket. The default scene
+    keeps the folder names of splits built before scenes existed."""
+    config = dataclasses.replace(tiny_split_config, variant="out_of_model")
+    skin = tiny_splits["out_of_model"]
+    head = bs.ensure_split(dataclasses.replace(config, scene="head"), split_root, progress=False)
+    assert head.root != skin.root
+    assert config.fingerprint() == bs.SplitConfig(**{**dataclasses.asdict(config), "scene": "skin"}).fingerprint()
+    for a, b in zip(skin.items, head.items):
+        ga, gb = bs.read_ground_truth(a), bs.read_ground_truth(b)
+        assert all(np.array_equal(ga[k], gb[k]) for k in ga)
+        assert a.rotation == b.rotation and a.translation == b.translation
+    item = skin.items[0]
+    assert (item.expression, item.yaw) == ("neutral", 0.0)
+    truth = bs.read_ground_truth(item)
+    landmarks = truth["vertices_coarse"][
+        np.asarray(bs.split_assets(96, 64, config.detail_basis, None).model.landmark_indices)
+    ]
+    posed = landmarks @ np.asarray(item.rotation).T + np.asarray(item.translation)
+    pixels = skin.intrinsics.focal * posed[:, :2] / -posed[:, 2:] * np.array([1.0, -1.0]) + 48.0
+
+    def brightest_across_eyes(split) -> float:
+        image = split.read_images([split.items[0]])[0].astype(np.float64).mean(-1)
+        t = np.linspace(0.3, 0.7, 9)[:, None]
+        across = np.concatenate([pixels[a] + t * (pixels[b] - pixels[a]) for a, b in ((36, 39), (42, 45))])
+        x, y = np.rint(across).astype(int).T
+        return float(image[y, x].max())
+
+    socket, eyes = brightest_across_eyes(skin), brightest_across_eyes(head)  # measured: 48 and 171 of 255
+    assert eyes > max(100.0, 2.0 * socket), (socket, eyes)

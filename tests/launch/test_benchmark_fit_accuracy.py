@@ -40,3 +40,22 @@ def test_saved_rows_are_read_back_together_and_a_bad_file_is_a_usage_error(tmp_p
     for bad in ("bad.json", "missing.json"):
         with pytest.raises(app.UsageError, match=bad):
             benchmark_fit_accuracy.read_rows([str(tmp_path / "a.json"), str(tmp_path / bad)])
+
+
+def test_rows_of_two_scenes_print_as_two_tables_and_old_rows_are_the_skin_scenes(capsys):
+    """Saved rows of the head scene are never averaged with the skin scene's; rows saved before
+    scenes existed (no "scene" key) are the skin scene's."""
+
+    def row(fit_all, **extra):
+        return {
+            "split": "out_of_model", "image": "p002_neutral_yaw+000", "expression": "neutral", "yaw": 0.0,
+            "mean_all": 2.0, "fit_all": fit_all, "identity_only_all": fit_all, "limit_all": 1.0,
+            "expression_mm": 0.0, "true_expression_mm": 0.0, "arkit": {"jawOpen": 0.0},
+            "nme_detector": 0.05, "nme_fit": 0.03, **extra,
+        }  # fmt: skip
+
+    benchmark_fit_accuracy.print_tables([row(1.25), row(1.75, scene="head"), row(1.5, scene="skin")], "[2]")
+    out = capsys.readouterr().out
+    assert out.count("out_of_model, skin scene") == 1 and out.count("out_of_model, head scene") == 1
+    skin, head = out.split("out_of_model, head scene")
+    assert "| neutral | all | 2 | 2.000 | 1.375 |" in skin and "| neutral | all | 1 | 2.000 | 1.750 |" in head
