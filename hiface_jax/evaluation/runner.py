@@ -222,7 +222,10 @@ def run_benchmark(
     common = on_common_images(per_image)  # the bars compare methods on the same faces
     for split in splits:
         report.region_bars(common, split.config.variant, out / f"{split.config.variant}_regions.png")
-    (out / "results.md").write_text(f"# Evaluation ({datetime.date.today().isoformat()})\n\n{tables(per_image)}")
+    scenes = ", ".join(dict.fromkeys(s.config.scene for s in splits))  # what the images showed
+    (out / "results.md").write_text(
+        f"# Evaluation ({datetime.date.today().isoformat()}, {scenes} scene)\n\n{tables(per_image)}"
+    )
     return runs
 
 

@@ -79,6 +79,7 @@ def test_the_fitter_runs_end_to_end_on_synthetic_faces(tiny_splits, face_model, 
     assert runs[("synthetic", "fit")]["all"]["images"] == 2
     table = (tmp_path / "results.md").read_text()
     assert "| fit | neutral |" in table and "| fit | expressive |" in table
+    assert table.startswith("# Evaluation (") and "skin scene)" in table.splitlines()[0]
     assert (tmp_path / "synthetic_regions.png").stat().st_size > 10_000
 
 
