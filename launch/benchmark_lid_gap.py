@@ -1,6 +1,6 @@
 """How open MediaPipe's mapped lid points say an eye is, against ICT's lid landmark vertices.
 
-    python -m launch.benchmark_lid_gap                 # 64 generator renders, about 1 minute
+    python -m launch.benchmark_lid_gap                 # 64 generator renders, about 35 s
     python -m launch.benchmark_lid_gap --renders 256 --seed 12345
 
 The fitter's eye-closure term (``losses.closure_loss`` on ``losses.EYE_PAIRS``) asks the gap

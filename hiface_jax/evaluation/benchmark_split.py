@@ -25,7 +25,7 @@ Two variants:
   detail with the wrinkles (compressed / stretched maps) of another held-out person,
   blended by the expression's tension as SD-DeTail does.
 
-Two scenes: ``skin`` (the default, every figure before 2026-12-08) renders the skin alone, its
+Two scenes: ``skin`` (the default; every figure recorded before the head scene existed) renders the skin alone, its
 eye and mouth openings a dark socket; ``head`` renders the generator's head scene around the
 same skin (``head_scene``: eyeballs with irises, teeth and mouth interior, lash lines, the
 torso; bald; specular skin and ambient occlusion), eyes open, looking straight ahead: a photo
@@ -369,9 +369,9 @@ def _render_head(
     # A shut eye's slit shows lashes, not the eyeball (as in the generator).
     closure = jnp.stack([psi[:, sc.model.expression_index(f"eyeBlink_{side}")] for side in "LR"], -1)
     look = {**look, "lash_cover": eyes_mouth.lash_cover(closure), "mouth_closed": eyes_mouth.mouth_closed(gap)}
-    lashes = albedo_map * (1.0 - synthetic.LASH_DARKENING * sampler.layout.lashes[..., None])
+    lash_lined = albedo_map * (1.0 - synthetic.LASH_DARKENING * sampler.layout.lashes[..., None])  # as the generator's
     return head_scene.render_scene(
-        sc, vertices, aux, ao, lashes, normal_map, look, sh, light_direction, light_colour, down, background
+        sc, vertices, aux, ao, lash_lined, normal_map, look, sh, light_direction, light_colour, down, background
     )
 
 
