@@ -14,6 +14,8 @@ import jax.numpy as jnp
 # upper and lower eyelids (37-41, 38-40 right; 43-47, 44-46 left), inner lips (61-67, 62-66, 63-65).
 EYE_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))
 LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
+# The corners of each EYE_PAIRS pair's eye, left to right in an upright face.
+EYE_CORNERS = ((36, 39), (36, 39), (42, 45), (42, 45))
 
 
 def landmark_loss(predicted: jnp.ndarray, target: jnp.ndarray, weights: jnp.ndarray, image_size: float) -> jnp.ndarray:
@@ -40,17 +42,61 @@ def _pair_gaps(points: jnp.ndarray, pairs: tuple[tuple[int, int], ...]) -> jnp.n
 
 
 def closure_loss(
-    predicted: jnp.ndarray, target: jnp.ndarray, pairs: tuple[tuple[int, int], ...], image_size: float
+    predicted: jnp.ndarray,
+    target: jnp.ndarray,
+    pairs: tuple[tuple[int, int], ...],
+    image_size: float,
+    target_shift: jnp.ndarray | None = None,
 ) -> jnp.ndarray:
     """Eye- or lip-closure term: the gaps between paired landmarks must match.
 
-        L = mean |(p_a - p_b) - (q_a - q_b)|^2 / S^2 over pairs (a, b)
+        L = mean |(p_a - p_b) - (q_a - q_b + t)|^2 / S^2 over pairs (a, b)
 
     Plain landmark distances barely see a blink (a few pixels); matching the gaps
     directly makes closed eyes and lips reachable (as in Deep3DFaceRecon / DECA).
+    ``target_shift``: t, (..., P, 2) pixels added to the target's gaps (a known detector
+    bias, ``eye_gap_shift``), or None.
     """
-    diff = _pair_gaps(predicted, pairs) - _pair_gaps(target, pairs)
+    gaps = _pair_gaps(target, pairs) if target_shift is None else _pair_gaps(target, pairs) + target_shift
+    diff = _pair_gaps(predicted, pairs) - gaps
     return jnp.mean(jnp.sum(diff**2, axis=-1)) / image_size**2
+
+
+def _eye_axes(points: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(..., 4) width and (..., 4, 2) unit downward normal (image y points down) of the eye of
+    each ``EYE_PAIRS`` pair, from its corners in (..., 68, 2) iBUG points."""
+    left = jnp.take(points, jnp.asarray([c[0] for c in EYE_CORNERS]), axis=-2)
+    right = jnp.take(points, jnp.asarray([c[1] for c in EYE_CORNERS]), axis=-2)
+    across = right - left
+    width = jnp.linalg.norm(across, axis=-1)
+    down = jnp.stack([-across[..., 1], across[..., 0]], axis=-1) / jnp.maximum(width, 1e-6)[..., None]
+    return width, down
+
+
+def lid_gaps(points: jnp.ndarray, frame: jnp.ndarray | None = None) -> jnp.ndarray:
+    """(..., 4) how open each ``EYE_PAIRS`` pair says its eye is: lower minus upper lid point
+    along the eye's downward normal, in eye widths (0: shut; about 0.3 for ICT's open eye).
+
+    Args:
+      points: (..., 68, 2) iBUG points, pixels.
+      frame: (..., 68, 2) the points whose eye corners give the width and normal (default
+        ``points``): two point sets measured in one frame differ by their gaps in pixels.
+    """
+    width, down = _eye_axes(points if frame is None else frame)
+    return -jnp.sum(_pair_gaps(points, EYE_PAIRS) * down, axis=-1) / jnp.maximum(width, 1e-6)
+
+
+def eye_gap_shift(target: jnp.ndarray, bias: jnp.ndarray) -> jnp.ndarray:
+    """(..., 4, 2) pixels that make each ``EYE_PAIRS`` gap of ``target`` ``bias`` eye widths
+    less open: ``closure_loss``'s ``target_shift`` for a detector that reads eyes more open
+    than the model's lid points are.
+
+    Args:
+      target: (..., 68, 2) detected iBUG points, pixels.
+      bias: (4,) detected minus true ``lid_gaps``.
+    """
+    width, down = _eye_axes(target)
+    return (bias * width)[..., None] * down
 
 
 def photometric_loss(rendered: jnp.ndarray, image: jnp.ndarray, mask: jnp.ndarray, eps: float = 1e-6) -> jnp.ndarray:

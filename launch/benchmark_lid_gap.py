@@ -6,9 +6,10 @@
 The fitter's eye-closure term (``losses.closure_loss`` on ``losses.EYE_PAIRS``) asks the gap
 between ICT's upper and lower lid landmark vertices to match the gap between MediaPipe's mapped
 lid points (iBUG 37-41, 38-40, 43-47, 44-46). On generator renders, whose true lids are known,
-this prints both gaps (upper minus lower, in image y, which points down, so an open eye's gap is
-negative) in units of the eye's width (its corners' distance), by the render's lid closure: a
-difference on open eyes is a bias the fit turns into eyeWide.
+this prints both gaps (``losses.lid_gaps``: lower minus upper lid along the detected eye's
+downward normal, in units of its width, the frame the fit corrects in) by the render's lid closure, and the gap the calibrated
+correction leaves (``landmark_calibration``, ``DenseEmbedding.lid_gap_bias``): a difference on
+open eyes is a bias the fit turns into eyeWide.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ def main(argv) -> None:
     del argv
     from hiface_jax import losses
     from hiface_jax.data import synthetic
+    from hiface_jax.face import face_model as fm
+    from hiface_jax.fit import landmark_calibration
     from hiface_jax.photo import landmark_detector as ld
 
+    bias = landmark_calibration.calibrated_embedding(fm.load_face_model().submesh()).lid_gap_bias
     sampler = synthetic.sampler(synthetic.SyntheticConfig(image_size=224))
-    rows = []  # (closure, detected gap, true gap), one per eye pair
+    rows = []  # (closure, detected gap, true gap, calibrated gap), one per eye pair
     with ld.FaceLandmarkDetector() as detector:
         for start in range(_SEED.value, _SEED.value + _RENDERS.value, 16):
             out = sampler.render(sampler.draw(sampler.keys(start, 16)))
@@ -36,23 +40,23 @@ def main(argv) -> None:
                 faces = detector.detect(np.asarray(out["image"][i]))
                 if not faces:
                     continue
-                detected = ld.mediapipe_to_ibug68(faces[0].landmarks_478)
-                true = np.asarray(out["landmarks_2d"][i])
-                for k, (a, b) in enumerate(losses.EYE_PAIRS):
-                    left = k >= 2
-                    inner, outer = (42, 45) if left else (36, 39)
-                    width = np.linalg.norm(true[inner] - true[outer])
-                    closure = float(out["eyelid_closure"][i][int(left)])
-                    rows.append((closure, (detected[a, 1] - detected[b, 1]) / width, (true[a, 1] - true[b, 1]) / width))
+                mapped = ld.mediapipe_to_ibug68(faces[0].landmarks_478)
+                detected = np.asarray(losses.lid_gaps(mapped))
+                true = np.asarray(losses.lid_gaps(np.asarray(out["landmarks_2d"][i]), mapped))
+                closure = np.repeat(np.asarray(out["eyelid_closure"][i])[::-1], 2)  # (L, R) -> the pairs' (R, R, L, L)
+                rows += list(zip(closure, detected, true, detected - bias))
     r = np.array(rows)
-    print(f"\nEye-pair gaps in eye widths (median), {len(r)} pairs\n")
-    print("| lids | pairs | MediaPipe mapped | ICT landmark vertices | difference |")
-    print("|---|---|---|---|---|")
+    print(
+        f"\nEye-pair gaps in eye widths (median), {len(r)} pairs; calibrated bias per pair {np.round(bias, 3).tolist()}\n"
+    )
+    print("| lids | pairs | MediaPipe mapped | ICT landmark vertices | difference | calibrated difference |")
+    print("|---|---|---|---|---|---|")
     for lo, hi, label in BINS:
         sel = r[(r[:, 0] >= lo) & (r[:, 0] < hi)]
         if len(sel):
+            median = lambda x: f"{np.median(x):+.3f}"
             print(
-                f"| {label} | {len(sel)} | {np.median(sel[:, 1]):+.3f} | {np.median(sel[:, 2]):+.3f} | {np.median(sel[:, 1] - sel[:, 2]):+.3f} |"
+                f"| {label} | {len(sel)} | {median(sel[:, 1])} | {median(sel[:, 2])} | {median(sel[:, 1] - sel[:, 2])} | {median(sel[:, 3] - sel[:, 2])} |"
             )
 
 

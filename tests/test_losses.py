@@ -32,6 +32,32 @@ def test_closure_loss_sees_a_blink_and_ignores_translation():
     np.testing.assert_allclose(losses.closure_loss(closed, open_eyes, losses.EYE_PAIRS, 200.0), want, rtol=1e-5)
 
 
+def _eyes(gap: float, roll_degrees: float) -> jnp.ndarray:
+    """(68, 2) iBUG points: two 20 px wide eyes whose lid pairs sit ``gap`` eye widths apart,
+    the face rolled by ``roll_degrees`` about (100, 100)."""
+    points = np.zeros((68, 2))
+    for outer_x, corners, pairs in ((60, (36, 39), ((37, 41), (38, 40))), (120, (42, 45), ((43, 47), (44, 46)))):
+        points[corners[0]], points[corners[1]] = (outer_x, 100), (outer_x + 20, 100)
+        for k, (upper, lower) in enumerate(pairs):
+            points[upper], points[lower] = (outer_x + 7 + 6 * k, 100 - 10 * gap), (outer_x + 7 + 6 * k, 100 + 10 * gap)
+    t = np.radians(roll_degrees)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return jnp.asarray((points - 100) @ rot.T + 100, jnp.float32)
+
+
+def test_lid_gaps_in_eye_widths_whatever_the_roll_and_the_shift_closes_them():
+    for roll in (0.0, 25.0, -40.0):
+        np.testing.assert_allclose(losses.lid_gaps(_eyes(0.3, roll)), 0.3, atol=1e-5)
+        # Measured in another point set's frame: the gaps in pixels over that set's widths.
+        np.testing.assert_allclose(losses.lid_gaps(_eyes(0.3, roll), 2 * _eyes(0.3, roll) - 100), 0.15, atol=1e-5)
+    # A detector that reads eyes 0.05 widths more open: the shifted target asks for the true gap.
+    detected, true = _eyes(0.35, 30.0), _eyes(0.30, 30.0)
+    bias = jnp.full(4, 0.05)
+    assert float(losses.closure_loss(true, detected, losses.EYE_PAIRS, 200.0)) > 1e-5
+    shift = losses.eye_gap_shift(detected, bias)
+    assert float(losses.closure_loss(true, detected, losses.EYE_PAIRS, 200.0, shift)) < 1e-10
+
+
 def test_photometric_loss_analytic_and_masked():
     image = jnp.zeros((1, 4, 4, 3))
     rendered = image.at[..., :].set(jnp.array([0.3, 0.4, 0.0]))  # |diff| = 0.5 everywhere

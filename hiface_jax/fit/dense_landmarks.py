@@ -40,7 +40,7 @@ from hiface_jax.photo import landmark_detector as ld
 
 CANONICAL_MEMBER = "geometry_pipeline_metadata_landmarks.binarypb"
 NUM_CANONICAL = 468  # MediaPipe's face mesh; 468..477 are iris points with no canonical vertex
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 STRIP_HALF_WIDTH_CM = 0.4  # half-width of each contour point's candidate strip
 # The strip spans these fractions of the oval point's distance from the oval's centre: inward
 # far enough for the far cheek of a turned face, outward no further than the point (measured on
@@ -64,6 +64,9 @@ class DenseEmbedding:
       contour: (N,) bool, face-oval points (matched to the silhouette, see the module).
       candidates: (N, C) candidate vertices of each point's silhouette strip (padded by repeating
         the first; non-contour rows hold the point's first vertex).
+      lid_gap_bias: (4,) how much more open MediaPipe's mapped iBUG lid pairs read an eye than
+        the model's lid points (``losses.lid_gaps``, eye widths; zeros where not measured, see
+        ``landmark_calibration``).
     """
 
     landmark_ids: np.ndarray
@@ -71,6 +74,7 @@ class DenseEmbedding:
     weights: np.ndarray
     contour: np.ndarray
     candidates: np.ndarray
+    lid_gap_bias: np.ndarray
 
 
 # ------------------------------------------------------------------ the canonical face
@@ -171,7 +175,7 @@ def embed(model: fm.FaceModel, canonical: np.ndarray) -> DenseEmbedding:
     vertices = triangles[hit.triangles]
     contour = np.isin(np.arange(NUM_CANONICAL), ld.FACE_OVAL_RING)
     candidates = _silhouette_strips(model, hit.points, contour, vertices[:, 0])
-    return DenseEmbedding(np.arange(NUM_CANONICAL), vertices, hit.weights, contour, candidates)
+    return DenseEmbedding(np.arange(NUM_CANONICAL), vertices, hit.weights, contour, candidates, np.zeros(4))
 
 
 def _silhouette_strips(model: fm.FaceModel, points: np.ndarray, contour: np.ndarray, fallback: np.ndarray):

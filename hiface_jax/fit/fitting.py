@@ -90,6 +90,7 @@ class DenseTargets:
       point_weights: (N,) per-point weights of the landmark term.
       contour_rows: (M,) rows of the face-oval points, matched to the silhouette.
       candidates: (M, C) their candidate vertices (indices into ``local``).
+      lid_gap_bias: (4,) the embedding's ``lid_gap_bias`` (the eye-closure targets' correction).
     """
 
     points: jnp.ndarray
@@ -99,6 +100,7 @@ class DenseTargets:
     point_weights: jnp.ndarray
     contour_rows: jnp.ndarray
     candidates: jnp.ndarray
+    lid_gap_bias: jnp.ndarray
 
 
 def dense_targets(
@@ -126,6 +128,7 @@ def dense_targets(
         point_weights=jnp.asarray(point_weights),
         contour_rows=jnp.asarray(rows, jnp.int32),
         candidates=jnp.asarray(index[emb.vertices.size :].reshape(len(rows), -1), jnp.int32),
+        lid_gap_bias=jnp.asarray(emb.lid_gap_bias, jnp.float32),
     )
 
 
@@ -165,6 +168,10 @@ class FitConfig:
     # The dense points where MediaPipe puts them on renders of known faces
     # (``landmark_calibration``), rather than where its canonical face says.
     calibrated_landmarks: bool = True
+    # The eye-closure term's targets made as much less open as the calibration measured
+    # MediaPipe's lid pairs read open eyes (``DenseEmbedding.lid_gap_bias``); without it, that
+    # bias became eyeWide on neutral faces (docs/ARCHITECTURE.md "Fit accuracy").
+    calibrated_lid_gaps: bool = True
     use_blendshapes: bool = False
     # Resolution of the photometric stage in ``fit_detected`` (None: the crop's); the photo is
     # area-averaged down by an integer factor, the camera keeps its field of view.
@@ -286,7 +293,8 @@ def landmark_terms(
     """The weighted loss terms of the landmark stage (also used by the photometric one).
 
     ``dense``: MediaPipe's points replace the 68 in the landmark term (the 68 keep the eye and
-    lip closure terms). ``blendshapes``: (B, K_exp) MediaPipe's scores in the model's
+    lip closure terms, the eye's corrected by ``dense.lid_gap_bias`` under
+    ``cfg.calibrated_lid_gaps``). ``blendshapes``: (B, K_exp) MediaPipe's scores in the model's
     expression order, a quadratic prior on the expression.
     """
     pred = project_landmarks(model, p, cam)
@@ -295,9 +303,12 @@ def landmark_terms(
         landmark = losses.landmark_loss(pred, target, weights, s)
     else:
         landmark = losses.landmark_loss(project_dense(p, dense, cam), dense.points, dense.point_weights, s)
+    lid_shift = None
+    if dense is not None and cfg.calibrated_lid_gaps:
+        lid_shift = losses.eye_gap_shift(target, dense.lid_gap_bias)
     terms = {
         "landmark": cfg.w_landmark * landmark,
-        "eye_closure": cfg.w_eye_closure * losses.closure_loss(pred, target, losses.EYE_PAIRS, s),
+        "eye_closure": cfg.w_eye_closure * losses.closure_loss(pred, target, losses.EYE_PAIRS, s, lid_shift),
         "lip_closure": cfg.w_lip_closure * losses.closure_loss(pred, target, losses.LIP_PAIRS, s),
         "identity_prior": cfg.w_identity_prior * losses.gaussian_prior(p.identity),
         "expression_prior": cfg.w_expression_prior * losses.expression_prior(p.expression),

@@ -16,8 +16,15 @@ each point's position instead:
 
 Face-oval points keep their silhouette strips (they slide over the skin with pose, see
 ``dense_landmarks``); points hit in fewer than a quarter of the renders keep the canonical
-embedding. Measured gains are in ``docs/ARCHITECTURE.md`` ("Fit accuracy"). The result is
-derived from ICT-FaceKit, so it is cached under ``~/.cache/hiface``, never shipped.
+embedding.
+
+The same renders measure the eye-closure term's bias: MediaPipe's iBUG lid pairs (mapped from
+its 478 points) read an open eye about 0.08 eye widths more open than ICT's lid vertices are
+(``launch.benchmark_lid_gap``), and the fit turned that into eyeWide on neutral faces. The
+per-pair median over open eyes is kept as ``DenseEmbedding.lid_gap_bias``.
+
+Measured gains are in ``docs/ARCHITECTURE.md`` ("Fit accuracy"). The result is derived from
+ICT-FaceKit, so it is cached under ``~/.cache/hiface``, never shipped.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -32,12 +40,34 @@ from tqdm import tqdm
 from hiface_jax.face import face_model as fm
 from hiface_jax.fit import dense_landmarks as dl
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 SAMPLES = 200  # renders; 16 already move the points most of the way (tests)
 SEED = 7_300  # generator seed of the calibration renders (the benchmark splits use their own)
 MAX_YAW = 45.0  # degrees: the turned faces the fitter meets, not the generator's 55-degree tail
 MIN_HIT_SHARE = 0.25  # a point hit in fewer renders than this keeps its canonical place
 BATCH = 8
+OPEN_EYE = 0.2  # generator lid closure below which an eye counts as open for the lid-gap bias
+
+
+class View(NamedTuple):
+    """One calibration render where the detector found a face.
+
+    Attributes:
+      landmarks_478: (478, 2) MediaPipe's points, pixels.
+      posed: (V, 3) camera-space vertices of the model's topology (camera looking down -z).
+      focal: focal length, pixels.
+      image_size: the render's side, pixels.
+      landmarks_68: (68, 2) the model's iBUG landmark vertices projected, pixels.
+      eyes_open: (2,) bool, the subject's right (iBUG 36-41) and left eye open: only open eyes'
+        ``EYE_PAIRS`` count for the lid-gap bias.
+    """
+
+    landmarks_478: np.ndarray
+    posed: np.ndarray
+    focal: float
+    image_size: int
+    landmarks_68: np.ndarray
+    eyes_open: np.ndarray
 
 
 def ray_hits(points_2d: np.ndarray, posed: np.ndarray, triangles: np.ndarray, focal: float, image_size: int):
@@ -59,29 +89,35 @@ def ray_hits(points_2d: np.ndarray, posed: np.ndarray, triangles: np.ndarray, fo
 
 
 def calibrate(base: dl.DenseEmbedding, model: fm.FaceModel, views) -> dl.DenseEmbedding:
-    """``base`` with each non-oval point moved to where the detector puts it (module docstring).
+    """``base`` with each non-oval point moved to where the detector puts it, and the lid pairs'
+    bias measured (module docstring).
 
     Args:
       base: the embedding to refine (``dense_landmarks.dense_embedding``).
       model: the face model of ``base`` (its mean face receives the hits).
-      views: iterable of (landmarks_478 (478, 2) pixels, posed (V, 3) camera-space vertices of
-        ``model``'s topology, focal in pixels, image size): one per render where a face was found.
+      views: iterable of ``View``, one per render where a face was found.
     """
+    from hiface_jax import losses
     from hiface_jax.evaluation.surface import Surface
+    from hiface_jax.photo import landmark_detector as ld
 
     mean = np.asarray(model.mean_shape, np.float64)
     triangles = np.asarray(model.triangles)
     rows = np.nonzero(~base.contour)[0]
     ids = base.landmark_ids[rows]
     hits: list[list[np.ndarray]] = [[] for _ in rows]
+    gap_errors = []  # (4,) detected minus true lid gaps, NaN where the eye is not open
     count = 0
-    for landmarks, posed, focal, size in views:
-        if posed.shape != mean.shape:
-            raise ValueError(f"calibration views hold {posed.shape} vertices; the model has {mean.shape}")
-        hit = ray_hits(np.asarray(landmarks)[ids], posed, triangles, focal, size)
+    for view in views:
+        if view.posed.shape != mean.shape:
+            raise ValueError(f"calibration views hold {view.posed.shape} vertices; the model has {mean.shape}")
+        hit = ray_hits(np.asarray(view.landmarks_478)[ids], view.posed, triangles, view.focal, view.image_size)
         on_mean = np.einsum("nk,nkc->nc", hit.weights, mean[triangles[np.maximum(hit.triangles, 0)]])
         for j in np.nonzero(hit.triangles >= 0)[0]:
             hits[j].append(on_mean[j])
+        mapped = ld.mediapipe_to_ibug68(view.landmarks_478)  # the fit corrects in the detected eye's frame
+        error = np.asarray(losses.lid_gaps(mapped) - losses.lid_gaps(np.asarray(view.landmarks_68), mapped))
+        gap_errors.append(np.where(np.repeat(view.eyes_open, 2), error, np.nan))
         count += 1
     if count == 0:
         raise ValueError("no calibration view: the detector found no face in any render")
@@ -91,13 +127,15 @@ def calibrate(base: dl.DenseEmbedding, model: fm.FaceModel, views) -> dl.DenseEm
     vertices, weights = base.vertices.copy(), base.weights.copy()
     vertices[rows[moved]] = triangles[snapped.triangles]
     weights[rows[moved]] = snapped.weights
-    return dataclasses.replace(base, vertices=vertices, weights=weights)
+    errors = np.stack(gap_errors)
+    measured = np.isfinite(errors).sum(0) >= max(1, MIN_HIT_SHARE * count)
+    bias = np.where(measured, np.nanmedian(np.where(measured, errors, 0.0), axis=0), 0.0)
+    return dataclasses.replace(base, vertices=vertices, weights=weights, lid_gap_bias=bias)
 
 
 def generator_views(count: int, config, progress: bool = True):
-    """(landmarks_478, posed skin vertices, focal, image size) of the first ``count`` renders of
-    the generator ``config`` (a ``data.synthetic.SyntheticConfig``) in which MediaPipe finds a
-    face: ``calibrate``'s views."""
+    """``View`` of each of the first ``count`` renders of the generator ``config`` (a
+    ``data.synthetic.SyntheticConfig``) in which MediaPipe finds a face: ``calibrate``'s views."""
     import jax
     import jax.numpy as jnp
 
@@ -118,12 +156,16 @@ def generator_views(count: int, config, progress: bool = True):
                 if faces:
                     posed = batch["vertices_coarse"][k].astype(np.float64) @ rot[k].T + batch["translation"][k]
                     best = max(faces, key=lambda f: f.score)
-                    yield best.landmarks_478, posed, float(sampler.focal), config.image_size
+                    yield View(
+                        best.landmarks_478, posed, float(sampler.focal), config.image_size,
+                        np.asarray(batch["landmarks_2d"][k]),
+                        np.asarray(batch["eyelid_closure"][k])[::-1] < OPEN_EYE,  # (L, R) -> (R, L)
+                    )  # fmt: skip
     bar.close()
 
 
 def _cache_key(base: dl.DenseEmbedding, model: fm.FaceModel, samples: int, seed: int) -> str:
-    h = hashlib.sha256(f"calibrated-v{FORMAT_VERSION}-{samples}-{seed}-{MAX_YAW}-{MIN_HIT_SHARE}".encode())
+    h = hashlib.sha256(f"calibrated-v{FORMAT_VERSION}-{samples}-{seed}-{MAX_YAW}-{MIN_HIT_SHARE}-{OPEN_EYE}".encode())
     for a in (model.mean_shape, model.triangles, base.vertices, base.weights):
         h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
     return h.hexdigest()[:16]
