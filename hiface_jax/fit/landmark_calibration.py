@@ -19,7 +19,7 @@ Face-oval points keep their silhouette strips (they slide over the skin with pos
 embedding.
 
 The same renders measure the eye-closure term's bias: MediaPipe's iBUG lid pairs (mapped from
-its 478 points) read an open eye about 0.08 eye widths more open than ICT's lid vertices are
+its 478 points) read an open eye 0.03-0.06 eye widths more open than ICT's lid vertices are
 (``launch.benchmark_lid_gap``), and the fit turned that into eyeWide on neutral faces. The
 per-pair median over open eyes is kept as ``DenseEmbedding.lid_gap_bias``.
 
