@@ -7,9 +7,9 @@ The fitter's eye-closure term (``losses.closure_loss`` on ``losses.EYE_PAIRS``) 
 between ICT's upper and lower lid landmark vertices to match the gap between MediaPipe's mapped
 lid points (iBUG 37-41, 38-40, 43-47, 44-46). On generator renders, whose true lids are known,
 this prints both gaps (``losses.lid_gaps``: lower minus upper lid along the detected eye's
-downward normal, in units of its width, the frame the fit corrects in) by the render's lid closure, and the gap the calibrated
-correction leaves (``landmark_calibration``, ``DenseEmbedding.lid_gap_bias``): a difference on
-open eyes is a bias the fit turns into eyeWide.
+downward normal, in units of its width, the frame the fit corrects in) by the render's lid
+closure, and the gap the calibrated correction leaves (``landmark_calibration``,
+``DenseEmbedding.lid_gap_bias``): a difference on open eyes is a bias the fit turns into eyeWide.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv) -> None:
                 mapped = ld.mediapipe_to_ibug68(faces[0].landmarks_478)
                 detected = np.asarray(losses.lid_gaps(mapped))
                 true = np.asarray(losses.lid_gaps(np.asarray(out["landmarks_2d"][i]), mapped))
-                closure = np.repeat(np.asarray(out["eyelid_closure"][i])[::-1], 2)  # (L, R) -> the pairs' (R, R, L, L)
+                closure = landmark_calibration.pair_closure(out["eyelid_closure"][i])
                 rows += list(zip(closure, detected, true, detected - bias))
     r = np.array(rows)
     print(

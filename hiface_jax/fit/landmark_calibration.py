@@ -58,8 +58,8 @@ class View(NamedTuple):
       focal: focal length, pixels.
       image_size: the render's side, pixels.
       landmarks_68: (68, 2) the model's iBUG landmark vertices projected, pixels.
-      eyes_open: (2,) bool, the subject's right (iBUG 36-41) and left eye open: only open eyes'
-        ``EYE_PAIRS`` count for the lid-gap bias.
+      open_pairs: (4,) bool, each ``losses.EYE_PAIRS`` pair's eye open (``pair_closure`` under
+        ``OPEN_EYE``): only those count for the lid-gap bias.
     """
 
     landmarks_478: np.ndarray
@@ -67,7 +67,13 @@ class View(NamedTuple):
     focal: float
     image_size: int
     landmarks_68: np.ndarray
-    eyes_open: np.ndarray
+    open_pairs: np.ndarray
+
+
+def pair_closure(eyelid_closure: np.ndarray) -> np.ndarray:
+    """(..., 4) the generator's (..., 2) lid closure (left, right eye) for each ``losses.EYE_PAIRS``
+    pair, whose first two are the subject's right eye (iBUG 36-41)."""
+    return np.repeat(np.asarray(eyelid_closure)[..., ::-1], 2, axis=-1)
 
 
 def ray_hits(points_2d: np.ndarray, posed: np.ndarray, triangles: np.ndarray, focal: float, image_size: int):
@@ -117,7 +123,7 @@ def calibrate(base: dl.DenseEmbedding, model: fm.FaceModel, views) -> dl.DenseEm
             hits[j].append(on_mean[j])
         mapped = ld.mediapipe_to_ibug68(view.landmarks_478)  # the fit corrects in the detected eye's frame
         error = np.asarray(losses.lid_gaps(mapped) - losses.lid_gaps(np.asarray(view.landmarks_68), mapped))
-        gap_errors.append(np.where(np.repeat(view.eyes_open, 2), error, np.nan))
+        gap_errors.append(np.where(view.open_pairs, error, np.nan))
         count += 1
     if count == 0:
         raise ValueError("no calibration view: the detector found no face in any render")
@@ -159,7 +165,7 @@ def generator_views(count: int, config, progress: bool = True):
                     yield View(
                         best.landmarks_478, posed, float(sampler.focal), config.image_size,
                         np.asarray(batch["landmarks_2d"][k]),
-                        np.asarray(batch["eyelid_closure"][k])[::-1] < OPEN_EYE,  # (L, R) -> (R, L)
+                        pair_closure(batch["eyelid_closure"][k]) < OPEN_EYE,
                     )  # fmt: skip
     bar.close()
 

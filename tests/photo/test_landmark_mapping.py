@@ -127,7 +127,7 @@ def test_calibrated_points_sit_nearer_mediapipe_on_unseen_renders(coarse_model, 
     for view in lc.generator_views(16, dataclasses.replace(config, seed=13, max_yaw=lc.MAX_YAW), progress=False):
         mapped = ld.mediapipe_to_ibug68(view.landmarks_478)
         error = np.asarray(losses.lid_gaps(mapped) - losses.lid_gaps(view.landmarks_68, mapped))
-        raw += [error[k] - (0, calibrated.lid_gap_bias[k]) for k in np.nonzero(np.repeat(view.eyes_open, 2))[0]]
+        raw += [error[k] - (0, calibrated.lid_gap_bias[k]) for k in np.nonzero(view.open_pairs)[0]]
     raw = np.array(raw)
     assert len(raw) >= 24 and abs(np.median(raw[:, 1])) < 0.5 * np.median(raw[:, 0]), np.median(raw, axis=0)
 
