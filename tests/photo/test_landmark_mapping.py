@@ -118,18 +118,19 @@ def test_calibrated_points_sit_nearer_mediapipe_on_unseen_renders(coarse_model, 
     )
     before, after = inner(base), inner(calibrated)
     assert (after < 0.85 * before).all(), (before, after)
-    # The lid pairs' bias, checked on 16 renders of a third seed: on open eyes, the detected
-    # gaps less the calibrated bias centre nearer the true lid vertices' gaps (measured on 28
-    # pairs: median error +0.029 eye widths raw, -0.010 corrected; on 166 pairs of
-    # ``launch.benchmark_lid_gap`` +0.046 and +0.003; one pair's error scatters by about 0.08).
+    # The lid pairs' bias, checked on 48 renders of a third seed: on open eyes, the detected
+    # gaps less the calibrated bias centre nearer the true lid vertices' gaps. One pair's error
+    # scatters by about 0.08, so a median over n pairs is good to about 0.1 / sqrt(n): 16 renders
+    # (28 pairs) read +0.029 on one machine and +0.021 on another. On these 112 pairs: +0.041
+    # raw, about -0.01 corrected; ``launch.benchmark_lid_gap`` (166 pairs): +0.046 and +0.003.
     assert (base.lid_gap_bias == 0).all() and (calibrated.lid_gap_bias > 0).all(), calibrated.lid_gap_bias
     raw = []
-    for view in lc.generator_views(16, dataclasses.replace(config, seed=13, max_yaw=lc.MAX_YAW), progress=False):
+    for view in lc.generator_views(48, dataclasses.replace(config, seed=13, max_yaw=lc.MAX_YAW), progress=False):
         mapped = ld.mediapipe_to_ibug68(view.landmarks_478)
         error = np.asarray(losses.lid_gaps(mapped) - losses.lid_gaps(view.landmarks_68, mapped))
         raw += [error[k] - (0, calibrated.lid_gap_bias[k]) for k in np.nonzero(view.open_pairs)[0]]
     raw = np.array(raw)
-    assert len(raw) >= 24 and abs(np.median(raw[:, 1])) < 0.5 * np.median(raw[:, 0]), np.median(raw, axis=0)
+    assert len(raw) >= 80 and abs(np.median(raw[:, 1])) < np.median(raw[:, 0]), np.median(raw, axis=0)
 
 
 def test_blendshape_scores_map_onto_every_model_expression(coarse_model, renders):
