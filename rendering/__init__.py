@@ -27,7 +27,7 @@ from rendering.raster import (
     required_capacity,
     visibility,
 )
-from rendering.sh import ambient_sh, sh_basis, sh_shading
+from rendering.sh import ambient_sh, directional_sh, dominant_light, sh_basis, sh_shading
 from rendering.shade import composite, perturb_normals, shade_sh, specular_blinn_phong, vertex_tangents
 from rendering.texture import MipPyramid, mipmap, sample
 from rendering.topology import triangle_neighbors

@@ -30,6 +30,8 @@ import math
 
 import jax.numpy as jnp
 
+from rendering.normals import safe_normalize
+
 _C0 = 1.0 / (2.0 * math.sqrt(math.pi))
 _C1 = math.sqrt(3.0) / (2.0 * math.sqrt(math.pi))
 _C2 = math.sqrt(15.0) / (2.0 * math.sqrt(math.pi))
@@ -86,3 +88,38 @@ def ambient_sh(intensity: float | jnp.ndarray = 1.0, dtype=jnp.float32) -> jnp.n
     """(9, 3) coefficients of a uniform environment that shades to ``intensity``."""
     coeffs = jnp.zeros((9, 3), dtype)
     return coeffs.at[0].set(AMBIENT_L00 * jnp.asarray(intensity, dtype))
+
+
+def directional_sh(direction: jnp.ndarray) -> jnp.ndarray:
+    """(..., 9) SH radiance coefficients of a clamped-cosine lobe around ``direction``.
+
+    The projection of max(0, d . w) onto Y_lm is A_l Y_lm(d) / pi with A_0 = pi,
+    A_1 = 2 pi / 3, A_2 = pi / 4 (Ramamoorthi & Hanrahan 2001); scaled so that the
+    lobe's peak radiance is about 1.
+    """
+    weights = jnp.array([1.0, 2 / 3, 2 / 3, 2 / 3, 0.25, 0.25, 0.25, 0.25, 0.25])
+    return sh_basis(direction) * weights * (2.0 * math.sqrt(math.pi))
+
+
+LOBE_BAND1 = 2.0 / 3.0 * 2.0 * math.sqrt(math.pi) * math.sqrt(3.0) / (2.0 * math.sqrt(math.pi))  # = 2 / sqrt(3)
+
+
+def dominant_light(sh: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Direction (..., 3) and per-channel strength (..., 3) of the SH's directional part.
+
+    Band 1 of SH radiance is a vector field: (L_1-1, L_10, L_11) is proportional to
+    (y, z, x) of the mean light direction. For ``directional_sh(d) * strength`` it is
+    exactly ``LOBE_BAND1 * strength * d``, so both are recovered exactly for the sampled
+    lights; for any other SH this is the usual dominant-direction estimate. Where the SH has no
+    directional part the direction is 0 and the strength 0.
+
+    Args:
+      sh: (..., 9, 3) SH radiance.
+    """
+    band1 = sh[..., 1:4, :]  # (..., (y, z, x), 3)
+    lum = jnp.einsum("...kc,c->...k", band1, jnp.array([0.2126, 0.7152, 0.0722], sh.dtype))
+    d = jnp.stack([lum[..., 2], lum[..., 0], lum[..., 1]], -1)
+    d = safe_normalize(d)  # a finite gradient where the SH has no directional part
+    along = jnp.stack([d[..., 1], d[..., 2], d[..., 0]], -1)  # d in band order (y, z, x)
+    strength = jnp.einsum("...kc,...k->...c", band1, along) / LOBE_BAND1
+    return d, jnp.maximum(strength, 0.0)

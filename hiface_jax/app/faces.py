@@ -14,7 +14,6 @@ import numpy as np
 from flax import struct
 
 import rendering
-from hiface_jax.data import scene_sampling
 from hiface_jax.face import albedo as albedo_lib
 from hiface_jax.face import face_model as fm
 from hiface_jax.face import face_render
@@ -31,7 +30,7 @@ def clay_light() -> jnp.ndarray:
     """(9, 3) SH of the clay render: a raking key light plus ambient, whatever the photo's
     lighting, as the detailed render is there to show the detail's relief."""
     key = jnp.asarray(KEY_LIGHT) / jnp.linalg.norm(jnp.asarray(KEY_LIGHT))
-    return rendering.ambient_sh(0.35) + 0.9 * scene_sampling.directional_sh(key)[:, None]
+    return rendering.ambient_sh(0.35) + 0.9 * rendering.directional_sh(key)[:, None]
 
 
 @struct.dataclass
@@ -159,7 +158,7 @@ def evaluate(assets: FaceAssets, est: Estimate, photos: jnp.ndarray) -> dict[str
     dynamic = maps.displacement - maps.static
     normal = lambda d: detail.detailed_normal_map(skin_v, d, assets.geometry)[0]
     albedo = fitting.albedo_of(p, assets.layout)
-    coarse = face_render.render(assets.renderer, posed(p, skin_v), albedo, p.sh, photos)
+    coarse = face_render.render(assets.renderer, posed(p, skin_v), albedo, p.sh, photos, specular=p.specular)
     detailed = render_detailed(assets, p, skin_v, maps.displacement, photos)
     return {
         "coarse_full": fm.shape(assets.full, p.identity, p.expression),

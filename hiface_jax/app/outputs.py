@@ -90,6 +90,7 @@ def coefficients(params: fitting.FaceParams, codes: detail.DetailCodes, names: t
             "brows": r(params.albedo_brows),
             "grid": r(params.albedo_grid),
         },
+        "specular": round(float(params.specular), 6),
         "detail_codes": {"static": r(codes.static), "compress": r(codes.compress), "stretch": r(codes.stretch)},
         **extra,
     }
@@ -125,6 +126,7 @@ def read_coefficients(path: str | os.PathLike, names: tuple[str, ...]) -> tuple[
             albedo_lips=f32(c["albedo"]["lips"]),
             albedo_brows=f32(c["albedo"]["brows"]),
             albedo_grid=f32(c["albedo"]["grid"]),
+            specular=f32(c.get("specular", 0.0)),  # absent from files written before it was fitted
         )
         codes = detail.DetailCodes(*(f32(c["detail_codes"][k]) for k in ("static", "compress", "stretch")))
     except CoefficientsError:

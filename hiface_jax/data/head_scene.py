@@ -17,7 +17,7 @@ Shading per pixel (linear RGB):
 * E: the SH lighting; AO: per-vertex ambient occlusion baked on the mean head with the
   mouth closed and open (``occlusion``), interpolated by ``jawOpen``;
 * f_spec: ``rendering.specular_blinn_phong`` toward the SH's dominant light direction
-  (``scene_sampling.dominant_light``); hair uses the Kajiya-Kay trick (the normal is the
+  (``rendering.dominant_light``); hair uses the Kajiya-Kay trick (the normal is the
   half vector's component across the strand), which gives hair its highlight band.
 """
 

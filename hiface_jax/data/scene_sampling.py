@@ -13,8 +13,8 @@ Ranges (documented defaults of ``SceneDistribution``):
   band-limited noise and stripes; the realistic generator draws real photographs
   instead (``backgrounds``).
 
-``dominant_light`` recovers the directional lobe from any SH (its band 1) for the
-specular term.
+The directional lobe is ``rendering.directional_sh``; ``rendering.dominant_light`` recovers
+it from any SH (its band 1) for the specular term.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from rendering.sh import AMBIENT_L00, sh_basis
+from rendering.sh import AMBIENT_L00, directional_sh
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,40 +57,6 @@ def sample_pose(key: jax.Array, batch: int, dist: SceneDistribution) -> tuple[jn
     xy = jax.random.uniform(k2, (batch, 2), minval=-1.0, maxval=1.0) * dist.lateral_jitter
     z = -jax.random.uniform(k3, (batch, 1), minval=dist.min_distance, maxval=dist.max_distance)
     return angles, jnp.concatenate([xy, z], axis=-1)
-
-
-def directional_sh(direction: jnp.ndarray) -> jnp.ndarray:
-    """(..., 9) SH radiance coefficients of a clamped-cosine lobe around ``direction``.
-
-    The projection of max(0, d . w) onto Y_lm is A_l Y_lm(d) / pi with A_0 = pi,
-    A_1 = 2 pi / 3, A_2 = pi / 4 (Ramamoorthi & Hanrahan 2001); scaled so that the
-    lobe's peak radiance is about 1.
-    """
-    weights = jnp.array([1.0, 2 / 3, 2 / 3, 2 / 3, 0.25, 0.25, 0.25, 0.25, 0.25])
-    return sh_basis(direction) * weights * (2.0 * math.sqrt(math.pi))
-
-
-LOBE_BAND1 = 2.0 / 3.0 * 2.0 * math.sqrt(math.pi) * math.sqrt(3.0) / (2.0 * math.sqrt(math.pi))  # = 2 / sqrt(3)
-
-
-def dominant_light(sh: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Direction (..., 3) and per-channel strength (..., 3) of the SH's directional part.
-
-    Band 1 of SH radiance is a vector field: (L_1-1, L_10, L_11) is proportional to
-    (y, z, x) of the mean light direction. For ``directional_sh(d) * strength`` it is
-    exactly ``LOBE_BAND1 * strength * d``, so both are recovered exactly for the sampled
-    lights; for any other SH this is the usual dominant-direction estimate.
-
-    Args:
-      sh: (..., 9, 3) SH radiance.
-    """
-    band1 = sh[..., 1:4, :]  # (..., (y, z, x), 3)
-    lum = jnp.einsum("...kc,c->...k", band1, jnp.array([0.2126, 0.7152, 0.0722], sh.dtype))
-    d = jnp.stack([lum[..., 2], lum[..., 0], lum[..., 1]], -1)
-    d = d / jnp.maximum(jnp.linalg.norm(d, axis=-1, keepdims=True), 1e-9)
-    along = jnp.stack([d[..., 1], d[..., 2], d[..., 0]], -1)  # d in band order (y, z, x)
-    strength = jnp.einsum("...kc,...k->...c", band1, along) / LOBE_BAND1
-    return d, jnp.maximum(strength, 0.0)
 
 
 def sample_lighting(key: jax.Array, batch: int, dist: SceneDistribution) -> jnp.ndarray:

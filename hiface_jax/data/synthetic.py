@@ -244,7 +244,7 @@ class SyntheticSampler:
         expression, vertices, posed, rot, translation = g["expression"], g["rest"], g["posed"], g["rotation"], g["translation"]
         maps, displacement = g["maps"], g["displacement"]
         normal_map, _ = detail.detailed_normal_map(posed, displacement, self.geometry)
-        light_dir, light_colour = scene_sampling.dominant_light(d["sh"])
+        light_dir, light_colour = rendering.dominant_light(d["sh"])
         down = jnp.einsum("bij,j->bi", rot, jnp.array([0.0, -1.0, 0.0]))
         scale = c.image_size / 224.0
         background = camera_effects.gaussian_blur(d["background"], d["background_blur"] * scale, max(1, math.ceil(10 * scale)))

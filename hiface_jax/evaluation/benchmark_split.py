@@ -54,6 +54,7 @@ import numpy as np
 import scipy.spatial
 from tqdm import tqdm
 
+import rendering
 from hiface_jax.data import eyes_mouth, hair, head_scene, scene_sampling, synthetic, torso
 from hiface_jax.evaluation import realy
 from hiface_jax.evaluation import regions as regions_lib
@@ -363,7 +364,7 @@ def _render_head(
     euler = rotation.matrix_to_euler(rotations)
     torso_cam = torso.pose_torso(torso.torso_rest(jnp.asarray(sc.torso_uv), look), euler, rotations, translation)
     vertices, aux, ao = head_scene.assemble(sc, head_cam, psi, look, torso_cam)
-    light_direction, light_colour = scene_sampling.dominant_light(sh)
+    light_direction, light_colour = rendering.dominant_light(sh)
     down = jnp.einsum("bij,j->bi", rotations, jnp.array([0.0, -1.0, 0.0]))
     gap = eyes_mouth.lip_gap(landmarks_3d(coarse, sampler.model.landmark_indices))
     # A shut eye's slit shows lashes, not the eyeball (as in the generator).

@@ -4,6 +4,7 @@
     fragments = rasterize(clip)                tiled visibility + differentiable barycentrics
     albedo = A(uv(pixel)),  n = N(pixel)       UV albedo map; vertex normals or a UV normal map
     colour = albedo * E(n) / pi                SH lighting in camera space
+           + ks * pi * E_l * f(n, v, l)         optional Blinn-Phong highlight toward the SH's dominant light
     image = antialias(composite(colour, coverage, background))
 
 Everything is linear RGB in [0, 1]; photos are compared after ``srgb_to_linear``.
@@ -23,6 +24,9 @@ import numpy as np
 import rendering
 from flax import struct
 from hiface_jax.face.face_model import FaceModel
+
+# Blinn-Phong exponent of skin highlights: the middle of the synthetic generator's 10-35.
+SKIN_SHININESS = 20.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -106,6 +110,8 @@ def render(
     background: jnp.ndarray | float = 0.0,
     normal_map: jnp.ndarray | None = None,
     coverage: Coverage | None = None,
+    specular: jnp.ndarray | None = None,
+    shininess: float = SKIN_SHININESS,
 ) -> dict[str, jnp.ndarray]:
     """Renders faces.
 
@@ -120,6 +126,9 @@ def render(
         the interpolated vertex normals without it.
       coverage: ``rasterize(renderer, vertices)`` when the caller already has it (a coarse
         and a detailed render of one mesh share the visibility pass).
+      specular: optional (B,) specular reflectance ks: adds a Blinn-Phong lobe of ``shininess``
+        lit by the SH's dominant directional light (``rendering.dominant_light``), the highlight
+        that Lambertian SH shading cannot make.
     Returns:
       dict with ``image`` (B, S, S, 3), ``mask`` (B, S, S) hard coverage, ``normals``
       (B, S, S, 3) shading normals, ``depth`` (B, S, S) view depth (cm, 0 on
@@ -135,6 +144,11 @@ def render(
         normals = rendering.sample(normal_map, uv_img)
     normals = rendering.safe_normalize(normals)
     colour = rendering.shade_sh(albedo, normals, sh)
+    if specular is not None:
+        view = rendering.safe_normalize(-rendering.interpolate(vertices, frags, tris))  # camera at the origin
+        light, strength = rendering.dominant_light(sh)
+        lobe = rendering.specular_blinn_phong(normals, view, light[:, None, None], shininess)
+        colour = colour + (math.pi * specular[:, None, None] * lobe)[..., None] * strength[:, None, None]
     mask = frags.mask
     if renderer.interior_albedo is not None:
         # A pixel sees the inside when its triangle faces away from the camera (at the origin).

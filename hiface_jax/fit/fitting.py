@@ -4,8 +4,9 @@ Two stages, each one jitted ``lax.scan`` over optax steps, batched over images:
 
 1. **Landmarks**: pose, identity and expression from the 68 detected landmarks
    (``losses.landmark_loss`` + eye / lip closure + priors).
-2. **Photometric**: everything, albedo and SH lighting included, through the soft
-   rasterizer (``losses.photometric_loss``), keeping the landmark term.
+2. **Photometric**: everything, albedo, SH lighting and the skin's specular strength
+   included, through the soft rasterizer (``losses.photometric_loss``), keeping the landmark
+   term.
 
 The camera is a fixed pinhole (``FitCamera``): with a 12-degree field of view a face
 fills a 224 px crop at about 1.4 m, close to the weak-perspective regime in which one
@@ -34,6 +35,10 @@ from hiface_jax.fit import dense_landmarks as dl
 from hiface_jax.fit import landmark_calibration
 from hiface_jax.geometry import camera, rotation
 from hiface_jax.photo import landmark_detector as ld
+
+# Where the photometric stage starts the skin's specular reflectance (the synthetic generator
+# draws 0.02-0.08).
+INITIAL_SPECULAR = 0.03
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +69,7 @@ class FaceParams:
       sh: (B, 9, 3) SH radiance (``rendering.sh`` convention).
       albedo_base, albedo_lips, albedo_brows: (B, 3) linear RGB (``albedo`` module).
       albedo_grid: (B, g, g, 3) relative albedo variation.
+      specular: (B,) the skin's specular reflectance ks (``face_render.render``).
     """
 
     identity: jnp.ndarray
@@ -75,6 +81,7 @@ class FaceParams:
     albedo_lips: jnp.ndarray
     albedo_brows: jnp.ndarray
     albedo_grid: jnp.ndarray
+    specular: jnp.ndarray
 
 
 @struct.dataclass
@@ -177,16 +184,22 @@ class FitConfig:
     # area-averaged down by an integer factor, the camera keeps its field of view.
     photometric_size: int | None = 112
     # The expression's learning rate in the photometric stage, as a factor of ``learning_rate``
-    # (0: held at the landmark stage's result). At the full rate the photo's pulls added about
-    # 1.0 of ARKit weight to neutral faces; holding it cost expressive faces 6 %; 0.2 keeps them
-    # (docs/ARCHITECTURE.md "Fit accuracy").
-    photometric_expression_rate: float = 0.2
+    # (0: held at the landmark stage's result). The photo's pulls on it added about 1.0 of ARKit
+    # weight to neutral faces. Before the fit rendered highlights, holding it cost expressive
+    # faces 6 %; with them, the held fit beats the earlier default on neutral and expressive
+    # faces alike, and 0.2 buys expressive faces another 6 % for that 1.0 of weight on neutral
+    # ones (docs/ARCHITECTURE.md "Fit accuracy").
+    photometric_expression_rate: float = 0.0
     # Several photos of one person: one identity for the whole batch (pose, expression,
     # light and albedo stay per photo).
     shared_identity: bool = False
     # False: the photos are known to show neutral faces; the expression is held at zero in both
     # stages (from one photo, identity and a subtle expression cannot be told apart).
     fit_expression: bool = True
+    # The photometric stage's render adds a highlight of fitted strength (``FaceParams.specular``).
+    # Without it the fit bent the face to explain highlights it could not render: on the head
+    # scene's out-of-model faces it cost 0.3 mm REALY (docs/ARCHITECTURE.md "Fit accuracy").
+    fit_specular: bool = True
 
 
 def with_overrides(items: list[str], base: FitConfig = FitConfig()) -> FitConfig:
@@ -262,6 +275,7 @@ def initial_params(model: fm.FaceModel, landmarks: np.ndarray, cam: FitCamera, g
         albedo_lips=zeros(3),
         albedo_brows=zeros(3),
         albedo_grid=zeros(grid_size, grid_size, 3),
+        specular=zeros(),
     )
 
 
@@ -339,6 +353,11 @@ def bound_expression(p: FaceParams) -> FaceParams:
     return p.replace(expression=jnp.clip(p.expression, 0.0, 1.0))
 
 
+def bound_specular(p: FaceParams) -> FaceParams:
+    """A surface reflects no negative light."""
+    return p.replace(specular=jnp.maximum(p.specular, 0.0))
+
+
 def run_stage(
     objective: Callable[[FaceParams], tuple[jnp.ndarray, dict[str, jnp.ndarray]]],
     params: FaceParams,
@@ -369,7 +388,11 @@ def share_identity(p: FaceParams) -> FaceParams:
 
 
 def _projection(cfg: FitConfig):
-    steps = ([bound_expression] if cfg.bounded_expression else []) + ([share_identity] if cfg.shared_identity else [])
+    steps = (
+        ([bound_expression] if cfg.bounded_expression else [])
+        + ([bound_specular] if cfg.fit_specular else [])
+        + ([share_identity] if cfg.shared_identity else [])
+    )
     if not steps:
         return None
     return lambda p: functools.reduce(lambda q, f: f(q), steps, p)
@@ -433,10 +456,19 @@ def albedo_of(p: FaceParams, layout: albedo_lib.AlbedoLayout) -> jnp.ndarray:
 
 
 def render_params(
-    model: fm.FaceModel, p: FaceParams, renderer: face_render.FaceRenderer, layout: albedo_lib.AlbedoLayout, background
+    model: fm.FaceModel,
+    p: FaceParams,
+    renderer: face_render.FaceRenderer,
+    layout: albedo_lib.AlbedoLayout,
+    background,
+    specular: bool = True,
 ) -> dict[str, jnp.ndarray]:
-    """Renders the faces described by ``p`` (linear RGB)."""
-    return face_render.render(renderer, posed_vertices(model, p), albedo_of(p, layout), p.sh, background)
+    """Renders the faces described by ``p`` (linear RGB), with ``p.specular``'s highlight unless
+    ``specular`` is False."""
+    return face_render.render(
+        renderer, posed_vertices(model, p), albedo_of(p, layout), p.sh, background,
+        specular=p.specular if specular else None,
+    )  # fmt: skip
 
 
 def fit_photometric(
@@ -466,7 +498,8 @@ def fit_photometric(
     mean_colour = (
         jnp.sum(images * face_masks[..., None], (1, 2)) / jnp.maximum(jnp.sum(face_masks, (1, 2)), 1.0)[:, None]
     )
-    params = params.replace(albedo_base=jnp.clip(mean_colour, 0.02, 1.0))
+    specular = jnp.full(params.specular.shape, INITIAL_SPECULAR if cfg.fit_specular else 0.0, jnp.float32)
+    params = params.replace(albedo_base=jnp.clip(mean_colour, 0.02, 1.0), specular=specular)
     blendshapes = None if blendshapes is None else jnp.asarray(blendshapes, jnp.float32)
     target = jnp.asarray(landmarks, jnp.float32)
     return _fit_photometric(
@@ -493,7 +526,7 @@ def photometric_objective(
     weight would depend on the other faces' sizes.
     """
     cam = FitCamera(renderer.image_size, renderer.fov_degrees)
-    out = render_params(model, p, renderer, layout, images)  # the photo as background
+    out = render_params(model, p, renderer, layout, images, cfg.fit_specular)  # the photo as background
     mask = out["mask"] * face_masks
     terms = landmark_terms(model, p, target, weights, cam, cfg, dense, blendshapes)
     terms["photometric"] = cfg.w_photometric * jnp.mean(jax.vmap(losses.photometric_loss)(out["image"], images, mask))
@@ -513,7 +546,9 @@ def _fit_photometric(
         )
 
     rate = cfg.photometric_expression_rate if cfg.fit_expression else 0.0
-    trainable = tuple(f.name for f in dataclasses.fields(FaceParams) if rate > 0 or f.name != "expression")
+    held = {"expression"} if rate == 0 else set()
+    held |= set() if cfg.fit_specular else {"specular"}
+    trainable = tuple(f.name for f in dataclasses.fields(FaceParams) if f.name not in held)
     tx = _optimizer(cfg, trainable, {"expression": rate})
     return run_stage(objective, params, cfg.photometric_steps, tx, _projection(cfg))
 

@@ -153,6 +153,7 @@ def _write_face(out: Path, crop, model, full, p: fitting.FaceParams, k: int, ren
                     "brows": q.albedo_brows.tolist(),
                     "grid": q.albedo_grid.tolist(),
                 },
+                "specular": round(float(q.specular), 6),
                 "camera": {"image_size": cam.image_size, "fov_degrees": cam.fov_degrees},
                 "crop_to_original": np.asarray(to_orig).tolist(),
             },

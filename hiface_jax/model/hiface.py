@@ -191,6 +191,7 @@ class HiFace(nnx.Module):
             albedo_lips=albedo[:, 3:6],
             albedo_brows=albedo[:, 6:],
             albedo_grid=self.head_albedo_grid(features).reshape(b, self.albedo_grid, self.albedo_grid, 3),
+            specular=jnp.zeros((b,), features.dtype),  # the network renders without highlights
         )
 
     def __call__(self, images: jax.Array, *, train: bool = False) -> Output:
@@ -285,6 +286,7 @@ def ground_truth_output(model: HiFace, batch: dict[str, jax.Array]) -> Output:
         albedo_lips=batch.get("albedo_lips", albedo),
         albedo_brows=batch.get("albedo_brows", albedo),
         albedo_grid=batch.get("albedo_grid", jnp.zeros(albedo.shape[:1] + (g, g, 3))),
+        specular=jnp.zeros(albedo.shape[:1]),
     )
     if model.detail_kind != "sddetail":
         b = albedo.shape[0]

@@ -204,17 +204,6 @@ def test_ambient_occlusion_of_an_open_box_matches_the_view_factor():
     assert ao[centre] > ao[int(idx[1, 1])]  # near a corner of the box it is darker
 
 
-def test_dominant_light_recovers_the_sampled_lobe():
-    d = jnp.asarray(np.array([[0.3, 0.5, 0.8], [-0.6, 0.2, 0.77]]))
-    d = d / jnp.linalg.norm(d, axis=-1, keepdims=True)
-    strength = jnp.array([[0.5, 0.4, 0.3], [0.2, 0.2, 0.25]])
-    sh = scene_sampling.directional_sh(d)[..., None] * strength[:, None]
-    sh = sh.at[:, 0].add(1.7)
-    got_d, got_s = scene_sampling.dominant_light(sh)
-    np.testing.assert_allclose(got_d, d, atol=1e-5)
-    np.testing.assert_allclose(got_s, strength, atol=1e-5)
-
-
 def test_torso_faces_outward():
     uv_, tris = torso.grid()
     v = np.asarray(torso.torso_rest(jnp.asarray(uv_), torso.sample_torso(jax.random.key(0), 1)))[0]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+import rendering
 from hiface_jax.data import synthetic
 from hiface_jax.face import albedo as albedo_lib
 from hiface_jax.face import face_model as fm
@@ -24,6 +25,7 @@ from hiface_jax.geometry import camera, rotation
 from hiface_jax.geometry.procrustes import aligned_error
 from hiface_jax.photo import landmark_detector as ld
 from hiface_jax.photo import preprocess
+from rendering.sh import AMBIENT_L00
 
 S = 96
 CFG = fitting.FitConfig(landmark_steps=300, photometric_steps=80)
@@ -284,3 +286,68 @@ def test_overrides_are_parsed_as_their_fields_types_and_bad_ones_are_named():
     ):
         with pytest.raises(ValueError, match=said):
             fitting.with_overrides([bad])
+
+
+def _lit_face(coarse_model, cam, specular: float):
+    """Parameters of one face turned 20 degrees under a light from the upper left, with the
+    skin's specular reflectance ``specular``, and the light's direction and strength."""
+    rng = np.random.default_rng(3)
+    direction = np.array([-0.45, 0.5, 0.74]) / np.linalg.norm([-0.45, 0.5, 0.74])
+    strength = np.array([1.2, 1.1, 1.0])
+    sh = rendering.directional_sh(jnp.asarray(direction))[:, None] * jnp.asarray(strength)
+    p = fitting.initial_params(coarse_model, np.zeros((1, 68, 2)), cam).replace(
+        identity=jnp.asarray(rng.normal(size=(1, coarse_model.num_identity)), jnp.float32),
+        rotation=jnp.array([[0.05, np.radians(20.0), 0.0]]),
+        translation=jnp.array([[0.0, 1.0, -140.0]]),
+        sh=(sh.at[0].add(0.8 * AMBIENT_L00))[None],
+        albedo_base=jnp.array([[0.55, 0.4, 0.33]]),
+        specular=jnp.array([specular]),
+    )
+    return p, direction, strength
+
+
+def test_highlight_is_the_blinn_phong_lobe_of_the_dominant_light(coarse_model, setup):
+    """``face_render.render(..., specular=ks)`` adds, inside the face, ks * pi * E * f(n, v, l):
+    the energy-normalised Blinn-Phong lobe (shininess 20) of the light the SH was built from,
+    here evaluated in NumPy from the render's own normals and depth."""
+    cam, renderer, layout = setup
+    p, light, strength = _lit_face(coarse_model, cam, 0.06)
+    lit = fitting.render_params(coarse_model, p, renderer, layout, 0.0)
+    matte = fitting.render_params(coarse_model, p, renderer, layout, 0.0, specular=False)
+    inside = np.asarray(lit["mask"][0]) > 0
+    inside[1:-1, 1:-1] &= inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]  # no edge pixels
+    rows, cols = np.nonzero(inside)
+    n = np.asarray(lit["normals"][0])[rows, cols]
+    depth = np.asarray(lit["depth"][0])[rows, cols]
+    c = S / 2.0
+    position = np.stack([(cols + 0.5 - c) / cam.focal * depth, -(rows + 0.5 - c) / cam.focal * depth, -depth], 1)
+    v = -position / np.linalg.norm(position, axis=1, keepdims=True)
+    h = (v + light) / np.linalg.norm(v + light, axis=1, keepdims=True)
+    s = face_render.SKIN_SHININESS
+    lobe = (s + 8) / (8 * np.pi) * np.maximum(np.sum(n * h, 1), 0) ** s * np.maximum(n @ light, 0)
+    want = 0.06 * np.pi * lobe[:, None] * strength
+    got = np.asarray(lit["image"][0] - matte["image"][0])[rows, cols]
+    assert want.max() > 0.05  # a visible highlight
+    np.testing.assert_allclose(got, want, atol=2e-3 + 0.03 * want.max())
+
+
+def test_photometric_stage_recovers_the_highlight_strength(coarse_model, setup):
+    """A face rendered by the fitter's own image model with ks = 0.08 (its true shape and pose the
+    start; albedo, light and ks from their usual starts). Albedo and light trade a common scale
+    that ks follows, so what one photo fixes is the highlight's radiance ks * E: the photometric
+    stage finds it within 20 %, while a fit that cannot render highlights leaves about twice the
+    photo error (measured: 0.0023 against 0.0044)."""
+    cam, renderer, layout = setup
+    truth, _, _ = _lit_face(coarse_model, cam, 0.08)  # highlight(truth) = 0.08 * (1.2, 1.1, 1.0)
+    image = fitting.render_params(coarse_model, truth, renderer, layout, 0.0)
+    mask = image["mask"]
+    lmk = fitting.project_landmarks(coarse_model, truth, cam)
+    start = truth.replace(sh=fitting.initial_params(coarse_model, np.asarray(lmk), cam).sh)
+    fitted, history = fitting.fit_photometric(coarse_model, image["image"], mask, lmk, start, renderer, layout, CFG)
+    highlight = lambda q: np.asarray(q.specular[0] * rendering.dominant_light(q.sh[0])[1])
+    np.testing.assert_allclose(highlight(fitted), highlight(truth), rtol=0.2)
+    matte, matte_history = fitting.fit_photometric(
+        coarse_model, image["image"], mask, lmk, start, renderer, layout, dataclasses.replace(CFG, fit_specular=False)
+    )
+    assert float(matte.specular[0]) == 0.0
+    assert float(history["photometric"][-1]) < 0.7 * float(matte_history["photometric"][-1])

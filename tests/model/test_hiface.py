@@ -150,7 +150,7 @@ def _detail_step(model: hiface.HiFace, identity: jax.Array) -> None:
         p = fitting.FaceParams(
             identity=identity, expression=expr, rotation=jnp.zeros((b, 3)), translation=jnp.zeros((b, 3)),
             sh=jnp.zeros((b, 9, 3)), albedo_base=jnp.zeros((b, 3)), albedo_lips=jnp.zeros((b, 3)),
-            albedo_brows=jnp.zeros((b, 3)), albedo_grid=jnp.zeros((b, 8, 8, 3)),
+            albedo_brows=jnp.zeros((b, 3)), albedo_grid=jnp.zeros((b, 8, 8, 3)), specular=jnp.zeros((b,)),
         )  # fmt: skip
         out = model.geometry_of(p, jnp.ones((b, k)), jnp.zeros((b, model.sddetail.head_bias.shape[0])))
         return jnp.mean((out.displacement - 0.01) ** 2)

@@ -66,7 +66,7 @@ def _relative_errors(model, renders, embedding=None) -> list[np.ndarray]:
             continue
         pick = lambda key, b=b: jnp.asarray(s[key][b : b + 1])
         p = fitting.FaceParams(
-            pick("identity"), pick("expression"), pick("rotation"), pick("translation"), *([None] * 5)
+            pick("identity"), pick("expression"), pick("rotation"), pick("translation"), *([None] * 6)
         )
         targets = fitting.dense_targets(model, face.landmarks_478[None], embedding=embedding)
         err = np.linalg.norm(np.asarray(fitting.project_dense(p, targets, cam) - targets.points)[0], axis=1)

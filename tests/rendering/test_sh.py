@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
+import rendering
 from rendering import sh
 
 LM = [(0, 0), (1, -1), (1, 0), (1, 1), (2, -2), (2, -1), (2, 0), (2, 1), (2, 2)]
@@ -67,3 +69,18 @@ def test_basis_is_orthonormal_on_the_sphere():
 def test_ambient_environment_shades_to_one():
     n = jnp.asarray(random_directions(10), jnp.float32)
     np.testing.assert_allclose(sh.sh_shading(n, sh.ambient_sh(1.0)), np.ones((10, 3)), atol=1e-6)
+
+
+def test_dominant_light_recovers_the_sampled_lobe():
+    """``dominant_light`` inverts ``directional_sh`` (any strength, ambient added); an SH with
+    no directional part has a zero light and a finite gradient (a fit starts from ambient light)."""
+    d = jnp.asarray(np.array([[0.3, 0.5, 0.8], [-0.6, 0.2, 0.77]]))
+    d = d / jnp.linalg.norm(d, axis=-1, keepdims=True)
+    strength = jnp.array([[0.5, 0.4, 0.3], [0.2, 0.2, 0.25]])
+    sh = rendering.directional_sh(d)[..., None] * strength[:, None]
+    sh = sh.at[:, 0].add(1.7)
+    got_d, got_s = rendering.dominant_light(sh)
+    np.testing.assert_allclose(got_d, d, atol=1e-5)
+    np.testing.assert_allclose(got_s, strength, atol=1e-5)
+    grad = jax.grad(lambda c: jnp.sum(rendering.dominant_light(c)[1]))(jnp.zeros((9, 3)).at[0].set(1.0))
+    assert np.isfinite(np.asarray(grad)).all()
