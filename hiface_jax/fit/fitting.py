@@ -184,11 +184,10 @@ class FitConfig:
     # area-averaged down by an integer factor, the camera keeps its field of view.
     photometric_size: int | None = 112
     # The expression's learning rate in the photometric stage, as a factor of ``learning_rate``
-    # (0: held at the landmark stage's result). The photo's pulls on it added about 1.0 of ARKit
-    # weight to neutral faces. Before the fit rendered highlights, holding it cost expressive
-    # faces 6 %; with them, the held fit beats the earlier default on neutral and expressive
-    # faces alike, and 0.2 buys expressive faces another 6 % for that 1.0 of weight on neutral
-    # ones (docs/ARCHITECTURE.md "Fit accuracy").
+    # (0: held at the landmark stage's result). The photo's pulls on it put 1-1.5 of ARKit weight
+    # on neutral faces. With the fitted highlight, holding it leaves them near-zero expression
+    # (0.36) and beats the earlier default on them, at 3.5 % on expressive faces; 0.2 is the
+    # better setting for expressive faces only (docs/ARCHITECTURE.md "Fit accuracy").
     photometric_expression_rate: float = 0.0
     # Several photos of one person: one identity for the whole batch (pose, expression,
     # light and albedo stay per photo).
@@ -198,7 +197,7 @@ class FitConfig:
     fit_expression: bool = True
     # The photometric stage's render adds a highlight of fitted strength (``FaceParams.specular``).
     # Without it the fit bent the face to explain highlights it could not render: on the head
-    # scene's out-of-model faces it cost 0.3 mm REALY (docs/ARCHITECTURE.md "Fit accuracy").
+    # scene's out-of-model faces it cost 0.05-0.3 mm REALY (docs/ARCHITECTURE.md "Fit accuracy").
     fit_specular: bool = True
 
 
