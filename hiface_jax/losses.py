@@ -57,7 +57,9 @@ def closure_loss(
     ``target_shift``: t, (..., P, 2) pixels added to the target's gaps (a known detector
     bias, ``eye_gap_shift``), or None.
     """
-    gaps = _pair_gaps(target, pairs) if target_shift is None else _pair_gaps(target, pairs) + target_shift
+    gaps = _pair_gaps(target, pairs)
+    if target_shift is not None:
+        gaps = gaps + target_shift
     diff = _pair_gaps(predicted, pairs) - gaps
     return jnp.mean(jnp.sum(diff**2, axis=-1)) / image_size**2
 

@@ -24,7 +24,6 @@ BINS = ((0.0, 0.2, "open (closure under 0.2)"), (0.2, 0.6, "drooping (0.2-0.6)")
 
 def main(argv) -> None:
     del argv
-    from hiface_jax import losses
     from hiface_jax.data import synthetic
     from hiface_jax.face import face_model as fm
     from hiface_jax.fit import landmark_calibration
@@ -40,15 +39,12 @@ def main(argv) -> None:
                 faces = detector.detect(np.asarray(out["image"][i]))
                 if not faces:
                     continue
-                mapped = ld.mediapipe_to_ibug68(faces[0].landmarks_478)
-                detected = np.asarray(losses.lid_gaps(mapped))
-                true = np.asarray(losses.lid_gaps(np.asarray(out["landmarks_2d"][i]), mapped))
+                detected, true = landmark_calibration.lid_gap_readings(faces[0].landmarks_478, out["landmarks_2d"][i])
                 closure = landmark_calibration.pair_closure(out["eyelid_closure"][i])
                 rows += list(zip(closure, detected, true, detected - bias))
     r = np.array(rows)
-    print(
-        f"\nEye-pair gaps in eye widths (median), {len(r)} pairs; calibrated bias per pair {np.round(bias, 3).tolist()}\n"
-    )
+    per_pair = np.round(np.asarray(bias, np.float64), 3).tolist()
+    print(f"\nEye-pair gaps in eye widths (median), {len(r)} pairs; calibrated bias per pair {per_pair}\n")
     print("| lids | pairs | MediaPipe mapped | ICT landmark vertices | difference | calibrated difference |")
     print("|---|---|---|---|---|---|")
     for lo, hi, label in BINS:

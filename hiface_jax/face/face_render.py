@@ -144,15 +144,16 @@ def render(
         normals = rendering.sample(normal_map, uv_img)
     normals = rendering.safe_normalize(normals)
     colour = rendering.shade_sh(albedo, normals, sh)
+    if specular is not None or renderer.interior_albedo is not None:
+        position = rendering.interpolate(vertices, frags, tris)  # camera space; the camera is at the origin
     if specular is not None:
-        view = rendering.safe_normalize(-rendering.interpolate(vertices, frags, tris))  # camera at the origin
+        view = rendering.safe_normalize(-position)
         light, strength = rendering.dominant_light(sh)
         lobe = rendering.specular_blinn_phong(normals, view, light[:, None, None], shininess)
         colour = colour + (math.pi * specular[:, None, None] * lobe)[..., None] * strength[:, None, None]
     mask = frags.mask
     if renderer.interior_albedo is not None:
-        # A pixel sees the inside when its triangle faces away from the camera (at the origin).
-        position = rendering.interpolate(vertices, frags, tris)
+        # A pixel sees the inside when its triangle faces away from the camera.
         face_n = rendering.face_normals(vertices, tris)
         facing = jax.vmap(lambda n, t: n[t])(face_n, jnp.maximum(frags.triangle_id, 0))
         inside = (jnp.sum(facing * position, axis=-1) > 0) & (frags.triangle_id >= 0)

@@ -76,6 +76,17 @@ def pair_closure(eyelid_closure: np.ndarray) -> np.ndarray:
     return np.repeat(np.asarray(eyelid_closure)[..., ::-1], 2, axis=-1)
 
 
+def lid_gap_readings(landmarks_478: np.ndarray, landmarks_68: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(4,) each ``losses.EYE_PAIRS`` pair's gap as MediaPipe's mapped iBUG points read it and
+    (4,) as the true ``landmarks_68`` (pixels) have it, both ``losses.lid_gaps`` in the detected
+    eye's frame (the frame the fit corrects in)."""
+    from hiface_jax import losses
+    from hiface_jax.photo import landmark_detector as ld
+
+    mapped = ld.mediapipe_to_ibug68(landmarks_478)
+    return np.asarray(losses.lid_gaps(mapped)), np.asarray(losses.lid_gaps(np.asarray(landmarks_68), mapped))
+
+
 def ray_hits(points_2d: np.ndarray, posed: np.ndarray, triangles: np.ndarray, focal: float, image_size: int):
     """The first surface point under each pixel: rays from the camera centre through ``points_2d``.
 
@@ -103,9 +114,7 @@ def calibrate(base: dl.DenseEmbedding, model: fm.FaceModel, views) -> dl.DenseEm
       model: the face model of ``base`` (its mean face receives the hits).
       views: iterable of ``View``, one per render where a face was found.
     """
-    from hiface_jax import losses
     from hiface_jax.evaluation.surface import Surface
-    from hiface_jax.photo import landmark_detector as ld
 
     mean = np.asarray(model.mean_shape, np.float64)
     triangles = np.asarray(model.triangles)
@@ -121,9 +130,8 @@ def calibrate(base: dl.DenseEmbedding, model: fm.FaceModel, views) -> dl.DenseEm
         on_mean = np.einsum("nk,nkc->nc", hit.weights, mean[triangles[np.maximum(hit.triangles, 0)]])
         for j in np.nonzero(hit.triangles >= 0)[0]:
             hits[j].append(on_mean[j])
-        mapped = ld.mediapipe_to_ibug68(view.landmarks_478)  # the fit corrects in the detected eye's frame
-        error = np.asarray(losses.lid_gaps(mapped) - losses.lid_gaps(np.asarray(view.landmarks_68), mapped))
-        gap_errors.append(np.where(view.open_pairs, error, np.nan))
+        detected, true = lid_gap_readings(view.landmarks_478, view.landmarks_68)
+        gap_errors.append(np.where(view.open_pairs, detected - true, np.nan))
         count += 1
     if count == 0:
         raise ValueError("no calibration view: the detector found no face in any render")
